@@ -39,6 +39,8 @@ class BootGuest(unittest.TestCase):
     def test_guest_sees_cpus_numa_memory_and_computes(self):
         res = self.boot()
         r = res.results
+        for key, value in sorted(r.items()):
+            print('# guest: %s=%s' % (key, value))
         self.assertEqual(res.returncode, 0, res.tail())
         self.assertEqual(res.end, 'AGGVM-END status=ok failed=', res.tail())
 
