@@ -1,0 +1,354 @@
+/*
+ * aggvm: the aggregate machine
+ *
+ * Copyright (c) 2026 The aggvm authors
+ *
+ * This work is licensed under the terms of the GNU GPL, version 2 or
+ * later.  See the COPYING file in the top-level directory.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * -machine aggregate,fragment=ID is a Q35 machine whose guest RAM is
+ * shared with the other fragments of an aggregate VM through the DSM
+ * (migration/dsm).  Every fragment runs the same command line but for
+ * fragment=, with one -object aggregate-fragment per fragment; the
+ * fragments check at their handshake that their configurations hash
+ * the same.
+ */
+
+#include "qemu/osdep.h"
+#include "qapi/error.h"
+#include "qapi/visitor.h"
+#include "qemu/bitmap.h"
+#include "qemu/cutils.h"
+#include "qemu/error-report.h"
+#include "qemu/sockets.h"
+#include "hw/boards.h"
+#include "hw/i386/pc.h"
+#include "exec/cpu-common.h"
+#include "exec/memory.h"
+#include "system/hostmem.h"
+#include "system/system.h"
+#include "migration/blocker.h"
+#include "migration/dsm/directory.h"
+#include "migration/dsm/dsm.h"
+#include "hw/aggregate/aggregate.h"
+
+#define AGGREGATE_PARENT_MACHINE MACHINE_TYPE_NAME("pc-q35-10.0")
+#define AGGREGATE_DEFAULT_CONNECT_TIMEOUT 60
+
+OBJECT_DECLARE_TYPE(AggregateMachineState, AggregateMachineClass,
+                    AGGREGATE_MACHINE)
+
+struct AggregateMachineState {
+    PCMachineState parent_obj;
+
+    char *fragment;                 /* this process's fragment id */
+    uint32_t connect_timeout;       /* seconds to wait for the peers */
+    Error *migration_blocker;
+    DSM *dsm;
+};
+
+struct AggregateMachineClass {
+    PCMachineClass parent_class;
+
+    void (*parent_init)(MachineState *ms);
+};
+
+/* Index of this process's fragment in @frags. */
+static int aggregate_find_self(AggregateMachineState *ams, GPtrArray *frags,
+                               Error **errp)
+{
+    g_autoptr(GString) known = g_string_new("");
+    guint i;
+
+    if (!frags->len) {
+        error_setg(errp, "-machine aggregate needs one -object "
+                   "aggregate-fragment,id=ID,address=HOST:PORT,cpus=LIST,"
+                   "mem=SIZE per fragment");
+        return -1;
+    }
+    if (frags->len > DSM_MAX_FRAGMENTS) {
+        error_setg(errp, "aggregate: %u fragments given, at most %d are "
+                   "supported", frags->len, DSM_MAX_FRAGMENTS);
+        return -1;
+    }
+    if (!ams->fragment) {
+        error_setg(errp, "-machine aggregate needs fragment=ID, the id of "
+                   "the aggregate-fragment this process runs");
+        return -1;
+    }
+    for (i = 0; i < frags->len; i++) {
+        const char *id = aggregate_fragment_id(frags->pdata[i]);
+
+        if (!strcmp(id, ams->fragment)) {
+            return i;
+        }
+        g_string_append_printf(known, "%s%s", i ? ", " : "", id);
+    }
+    error_setg(errp, "-machine aggregate,fragment=%s: no aggregate-fragment "
+               "has that id (known: %s)", ams->fragment, known->str);
+    return -1;
+}
+
+static bool aggregate_check_memory(MachineState *ms, GPtrArray *frags,
+                                   Error **errp)
+{
+    uint64_t total = 0;
+    guint i, j;
+
+    for (i = 0; i < frags->len; i++) {
+        AggregateFragment *f = frags->pdata[i];
+
+        total += f->mem;
+        for (j = 0; j < i; j++) {
+            AggregateFragment *g = frags->pdata[j];
+
+            if (!strcmp(f->address, g->address)) {
+                error_setg(errp, "aggregate fragments %s and %s both use "
+                           "address %s", aggregate_fragment_id(g),
+                           aggregate_fragment_id(f), f->address);
+                return false;
+            }
+        }
+    }
+    if (total != ms->ram_size) {
+        error_setg(errp, "aggregate fragments' mem= add up to %" PRIu64
+                   " bytes, but -m is %" PRIu64 " bytes", total,
+                   (uint64_t)ms->ram_size);
+        return false;
+    }
+    return true;
+}
+
+/* Every vCPU index in exactly one fragment, none beyond -smp. */
+static bool aggregate_check_cpus(MachineState *ms, GPtrArray *frags,
+                                 Error **errp)
+{
+    unsigned int ncpus = ms->smp.max_cpus;
+    g_autofree unsigned long *seen = bitmap_new(ncpus);
+    guint i;
+    unsigned int cpu;
+
+    for (i = 0; i < frags->len; i++) {
+        AggregateFragment *f = frags->pdata[i];
+
+        if (f->cpu_max > ncpus) {
+            error_setg(errp, "aggregate-fragment '%s': cpus=%s names vCPU "
+                       "%u, but -smp has %u", aggregate_fragment_id(f),
+                       f->cpus, f->cpu_max - 1, ncpus);
+            return false;
+        }
+        for (cpu = 0; cpu < f->cpu_max; cpu++) {
+            if (!test_bit(cpu, f->cpu_set)) {
+                continue;
+            }
+            if (test_bit(cpu, seen)) {
+                error_setg(errp, "aggregate-fragment '%s': vCPU %u is "
+                           "already in another fragment",
+                           aggregate_fragment_id(f), cpu);
+                return false;
+            }
+            set_bit(cpu, seen);
+        }
+    }
+    cpu = find_first_zero_bit(seen, ncpus);
+    if (cpu < ncpus) {
+        error_setg(errp, "aggregate: vCPU %u is in no fragment's cpus=", cpu);
+        return false;
+    }
+    return true;
+}
+
+/* Refuse RAM set-ups that hide accesses from the DSM's userfaultfd. */
+static bool aggregate_check_ram_backend(MachineState *ms, Error **errp)
+{
+    HostMemoryBackend *backend = ms->memdev;
+
+    if (!backend) {
+        error_setg(errp, "aggregate: guest RAM must be one memory backend "
+                   "(-m, or -machine memory-backend=); -numa memdev= is "
+                   "not supported");
+        return false;
+    }
+    if (backend->prealloc) {
+        error_setg(errp, "aggregate: preallocated guest RAM (prealloc=on, "
+                   "-mem-prealloc) is not supported: the DSM needs every "
+                   "page absent at start");
+        return false;
+    }
+    if (backend->share) {
+        error_setg(errp, "aggregate: shared guest RAM (share=on) is not "
+                   "supported: another process could change pages behind "
+                   "the DSM");
+        return false;
+    }
+    if (should_mlock(mlock_state)) {
+        error_setg(errp, "aggregate: -overcommit mem-lock=on is not "
+                   "supported: locked memory defeats the DSM's page faults");
+        return false;
+    }
+    return true;
+}
+
+static void aggregate_config_hash(MachineState *ms, GPtrArray *frags,
+                                  uint8_t *hash)
+{
+    g_autoptr(GChecksum) sum = g_checksum_new(G_CHECKSUM_SHA256);
+    g_autofree char *head = g_strdup_printf(
+        "aggvm-config-v1 ram=%" PRIu64 " cpus=%u maxcpus=%u\n",
+        (uint64_t)ms->ram_size, ms->smp.cpus, ms->smp.max_cpus);
+    gsize len = DSM_CONFIG_HASH_SIZE;
+    guint i;
+
+    g_checksum_update(sum, (const guchar *)head, -1);
+    for (i = 0; i < frags->len; i++) {
+        AggregateFragment *f = frags->pdata[i];
+        g_autofree char *line = g_strdup_printf(
+            "fragment id=%s address=%s cpus=%s mem=%" PRIu64 "\n",
+            aggregate_fragment_id(f), f->address, f->cpus, f->mem);
+
+        g_checksum_update(sum, (const guchar *)line, -1);
+    }
+    g_checksum_get_digest(sum, hash, &len);
+}
+
+static bool aggregate_start_dsm(AggregateMachineState *ams, GPtrArray *frags,
+                                int self, Error **errp)
+{
+    MachineState *ms = MACHINE(ams);
+    RAMBlock *rb = ms->ram->ram_block;
+    g_autofree const char **ids = g_new0(const char *, frags->len + 1);
+    g_autofree SocketAddress **addrs = g_new0(SocketAddress *, frags->len);
+    g_autofree uint64_t *home_bytes = g_new0(uint64_t, frags->len);
+    DSMConfig cfg = {
+        .self = self,
+        .nr_fragments = frags->len,
+        .ids = ids,
+        .addrs = addrs,
+        .home_bytes = home_bytes,
+        .rb = rb,
+        .connect_timeout_ms = ams->connect_timeout * 1000LL,
+    };
+    guint i;
+
+    if (qemu_ram_pagesize(rb) != qemu_real_host_page_size()) {
+        error_setg(errp, "aggregate: guest RAM on huge pages is not "
+                   "supported: the DSM shares memory in %d-byte pages",
+                   DSM_PAGE_SIZE);
+        return false;
+    }
+    for (i = 0; i < frags->len; i++) {
+        AggregateFragment *f = frags->pdata[i];
+
+        ids[i] = aggregate_fragment_id(f);
+        addrs[i] = f->addr;
+        home_bytes[i] = f->mem;
+    }
+    aggregate_config_hash(ms, frags, cfg.config_hash);
+
+    error_setg(&ams->migration_blocker, "aggregate VMs cannot be migrated "
+               "or snapshotted: their RAM is managed by the DSM");
+    if (migrate_add_blocker(&ams->migration_blocker, errp) < 0) {
+        return false;
+    }
+    ams->dsm = dsm_start(&cfg, errp);
+    return ams->dsm != NULL;
+}
+
+static void aggregate_machine_init(MachineState *ms)
+{
+    AggregateMachineState *ams = AGGREGATE_MACHINE(ms);
+    AggregateMachineClass *amc = AGGREGATE_MACHINE_GET_CLASS(ms);
+    g_autoptr(GPtrArray) frags = aggregate_fragments();
+    int self = aggregate_find_self(ams, frags, &error_fatal);
+
+    if (!aggregate_check_memory(ms, frags, &error_fatal) ||
+        !aggregate_check_cpus(ms, frags, &error_fatal) ||
+        !aggregate_check_ram_backend(ms, &error_fatal)) {
+        return;
+    }
+    amc->parent_init(ms);
+    aggregate_start_dsm(ams, frags, self, &error_fatal);
+}
+
+static char *aggregate_get_fragment(Object *obj, Error **errp)
+{
+    return g_strdup(AGGREGATE_MACHINE(obj)->fragment);
+}
+
+static void aggregate_set_fragment(Object *obj, const char *value,
+                                   Error **errp)
+{
+    AggregateMachineState *ams = AGGREGATE_MACHINE(obj);
+
+    g_free(ams->fragment);
+    ams->fragment = g_strdup(value);
+}
+
+static void aggregate_get_timeout(Object *obj, Visitor *v, const char *name,
+                                  void *opaque, Error **errp)
+{
+    visit_type_uint32(v, name, &AGGREGATE_MACHINE(obj)->connect_timeout,
+                      errp);
+}
+
+static void aggregate_set_timeout(Object *obj, Visitor *v, const char *name,
+                                  void *opaque, Error **errp)
+{
+    uint32_t value;
+
+    if (!visit_type_uint32(v, name, &value, errp)) {
+        return;
+    }
+    if (!value) {
+        error_setg(errp, "connect-timeout must be at least 1 second");
+        return;
+    }
+    AGGREGATE_MACHINE(obj)->connect_timeout = value;
+}
+
+static void aggregate_machine_instance_init(Object *obj)
+{
+    AGGREGATE_MACHINE(obj)->connect_timeout =
+        AGGREGATE_DEFAULT_CONNECT_TIMEOUT;
+}
+
+static void aggregate_machine_class_init(ObjectClass *oc, void *data)
+{
+    MachineClass *mc = MACHINE_CLASS(oc);
+    AggregateMachineClass *amc = AGGREGATE_MACHINE_CLASS(oc);
+
+    /* Inherited from pc-q35-10.0: keep its init, drop its identity. */
+    amc->parent_init = mc->init;
+    mc->init = aggregate_machine_init;
+    mc->desc = "Aggregate VM fragment (Q35; guest RAM shared by the DSM)";
+    mc->alias = NULL;
+    mc->is_default = false;
+
+    object_class_property_add_str(oc, "fragment", aggregate_get_fragment,
+                                  aggregate_set_fragment);
+    object_class_property_set_description(oc, "fragment",
+        "id of the aggregate-fragment object this process runs");
+    object_class_property_add(oc, "connect-timeout", "uint32",
+                              aggregate_get_timeout, aggregate_set_timeout,
+                              NULL, NULL);
+    object_class_property_set_description(oc, "connect-timeout",
+        "seconds to wait for every peer fragment at start-up (default 60)");
+}
+
+static const TypeInfo aggregate_machine_info = {
+    .name = TYPE_AGGREGATE_MACHINE,
+    .parent = AGGREGATE_PARENT_MACHINE,
+    .instance_size = sizeof(AggregateMachineState),
+    .instance_init = aggregate_machine_instance_init,
+    .class_size = sizeof(AggregateMachineClass),
+    .class_init = aggregate_machine_class_init,
+};
+
+static void aggregate_machine_register_types(void)
+{
+    type_register_static(&aggregate_machine_info);
+}
+
+type_init(aggregate_machine_register_types);

@@ -1,0 +1,637 @@
+/*
+ * aggvm DSM: distributed shared memory for guest RAM
+ *
+ * Copyright (c) 2026 The aggvm authors
+ *
+ * This work is licensed under the terms of the GNU GPL, version 2 or
+ * later.  See the COPYING file in the top-level directory.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * Every fragment maps all of guest RAM but holds only the pages it has
+ * a right to.  This file is the per-fragment engine of the protocol in
+ * directory.h (the corrected protocol of the design review):
+ *
+ *  - the fault thread turns userfaultfd faults into requests to the
+ *    page's home (or wakes the faulting thread when the page is
+ *    already here with enough rights: fault messages are hints);
+ *  - the link threads deliver messages to dsm_recv(), which installs
+ *    pages (DATA, GRANT), gives them up (INV, FWD) or, for pages homed
+ *    here, runs the directory (REQ, ACK, DONE).
+ *
+ * Local page states, guarded by a striped page lock:
+ *
+ *     I (no PTE) --DATA(S)--> S (PTE, write-protected) --INV--> I
+ *     I --DATA(E)--> E (PTE, writable)
+ *     S --GRANT(E)--> E --FWD(R)--> S        E,S --FWD(W)--> I
+ *
+ * Order of a give-up (review, hazard 3): write-protect, copy, discard,
+ * invalidate translated code, then send.  Installs use UFFDIO_COPY
+ * (with MODE_WP for S), never UFFDIO_ZEROPAGE, and never DONTWAKE.
+ *
+ * Waits: neither the fault thread nor the link threads take the BQL or
+ * wait for a peer; the page lock and the directory lock are held only
+ * around ioctls, state updates and dsm_links_send(), which only queues.
+ * Lock order: page lock, then directory lock, then link locks.
+ *
+ * Not yet here (tracked in the DSM issue): the hold time against
+ * starvation (hazard 4), the translator snapshot patch for TCG
+ * (hazard 1), and refusing balloon/virtio-mem (hazard 6).
+ */
+
+#include "qemu/osdep.h"
+#include <poll.h>
+#include <linux/userfaultfd.h>
+#include <sys/ioctl.h>
+#include "qapi/error.h"
+#include "qemu/error-report.h"
+#include "qemu/main-loop.h"
+#include "qemu/thread.h"
+#include "qemu/lockable.h"
+#include "qemu/stats64.h"
+#include "qemu/userfaultfd.h"
+#include "qemu/madvise.h"
+#include "qemu/host-utils.h"
+#include "exec/exec-all.h"
+#include "exec/ram_addr.h"
+#include "system/tcg.h"
+#include "system/runstate.h"
+#include "block/aio.h"
+#include "migration/dsm/dsm.h"
+#include "migration/dsm/directory.h"
+#include "migration/dsm/link.h"
+#include "trace.h"
+
+#define DSM_LOCK_STRIPES    256
+#define DSM_FAULT_BATCH     16
+
+typedef enum DSMLocalState {
+    DSM_LOCAL_I,
+    DSM_LOCAL_S,
+    DSM_LOCAL_E,
+} DSMLocalState;
+
+typedef enum DSMPending {
+    DSM_PEND_NONE,
+    DSM_PEND_R,
+    DSM_PEND_W,
+} DSMPending;
+
+/* One guest page as this fragment sees it; under its page lock. */
+typedef struct DSMLocalPage {
+    uint8_t state;                  /* DSMLocalState */
+    uint8_t pend;                   /* DSMPending: our open request */
+    bool want_write;                /* a write fault came while pend == R */
+    int64_t fault_ns;               /* when the open request was sent */
+} DSMLocalPage;
+
+struct DSM {
+    /* Set by dsm_start(), then read-only. */
+    uint32_t self;
+    uint32_t nr_fragments;
+    char **ids;
+    uint64_t *home_first;           /* [nr_fragments + 1] page ranges */
+    RAMBlock *rb;
+    uint8_t *host;
+    ram_addr_t ram_offset;
+    uint64_t nr_pages;
+    int uffd;
+    int64_t connect_timeout_ms;
+    DSMLinks *links;
+    QemuThread fault_thread;
+    QemuThread connect_thread;
+
+    /* page_lock[p % DSM_LOCK_STRIPES] protects page[p] */
+    QemuMutex page_lock[DSM_LOCK_STRIPES];
+    DSMLocalPage *page;
+
+    /* dir_lock protects dir */
+    QemuMutex dir_lock;
+    DSMDirectory *dir;
+
+    /* Counters, updated atomically. */
+    Stat64 read_faults;
+    Stat64 write_faults;
+    Stat64 remote_fetches;
+    Stat64 zero_fills;
+    Stat64 upgrades;
+    Stat64 invalidations_received;
+    Stat64 pages_supplied;
+    Stat64 latency_us[DSM_LATENCY_BUCKETS];
+};
+
+static DSM *dsm_instance;
+
+DSM *dsm_get_instance(void)
+{
+    return dsm_instance;
+}
+
+static uint32_t dsm_home_of(DSM *dsm, uint64_t page)
+{
+    uint32_t i;
+
+    for (i = 0; i + 1 < dsm->nr_fragments; i++) {
+        if (page < dsm->home_first[i + 1]) {
+            break;
+        }
+    }
+    return i;
+}
+
+static QemuMutex *page_lock(DSM *dsm, uint64_t page)
+{
+    return &dsm->page_lock[page % DSM_LOCK_STRIPES];
+}
+
+static void *page_host(DSM *dsm, uint64_t page)
+{
+    return dsm->host + page * DSM_PAGE_SIZE;
+}
+
+/*
+ * A peer broke the protocol or its link failed: stop the VM and say
+ * which peer.  Pages that peer was serving cannot be fetched any more;
+ * the monitor keeps working.
+ */
+static void dsm_peer_failed(DSM *dsm, uint32_t peer, Error *err)
+{
+    error_report("aggregate: fragment %s failed, stopping the VM: %s",
+                 dsm->ids[peer], error_get_pretty(err));
+    error_free(err);
+    qemu_system_vmstop_request_prepare();
+    qemu_system_vmstop_request(RUN_STATE_INTERNAL_ERROR);
+}
+
+static void dsm_link_lost(void *opaque, uint32_t peer, Error *err)
+{
+    dsm_peer_failed(opaque, peer, err);
+}
+
+/* ---- userfaultfd operations on one page; all called under its lock. */
+
+static void dsm_discard(DSM *dsm, uint64_t page)
+{
+    ram_addr_t ra = dsm->ram_offset + page * DSM_PAGE_SIZE;
+
+    ram_block_discard_range(dsm->rb, page * DSM_PAGE_SIZE, DSM_PAGE_SIZE);
+    if (tcg_enabled()) {
+        tb_invalidate_phys_range(ra, ra + DSM_PAGE_SIZE - 1);
+    }
+}
+
+static void dsm_write_protect(DSM *dsm, uint64_t page, bool wp)
+{
+    if (uffd_change_protection(dsm->uffd, page_host(dsm, page),
+                               DSM_PAGE_SIZE, wp, false)) {
+        error_report("aggregate: write-protect %s of page 0x%" PRIx64
+                     " failed", wp ? "on" : "off", page);
+    }
+}
+
+static int dsm_copy_ioctl(DSM *dsm, uint64_t page, const void *src, bool wp)
+{
+    struct uffdio_copy copy = {
+        .dst = (uintptr_t)page_host(dsm, page),
+        .src = (uintptr_t)src,
+        .len = DSM_PAGE_SIZE,
+        .mode = wp ? UFFDIO_COPY_MODE_WP : 0,
+    };
+
+    if (ioctl(dsm->uffd, UFFDIO_COPY, &copy) == 0) {
+        return 0;
+    }
+    return copy.copy < 0 ? copy.copy : -errno;
+}
+
+/*
+ * Install @src (NULL: zeroes) as the page's contents, write-protected
+ * when @wp.  The copy wakes the threads waiting on the page.
+ */
+static void dsm_install(DSM *dsm, uint64_t page, const void *src, bool wp)
+{
+    static const uint8_t zero_page[DSM_PAGE_SIZE];
+    int ret = dsm_copy_ioctl(dsm, page, src ?: zero_page, wp);
+
+    if (ret == -EEXIST) {
+        /* A PTE we did not install: an invariant broke.  Replace it. */
+        error_report("aggregate: page 0x%" PRIx64 " was already present "
+                     "when installed; replacing it", page);
+        dsm_discard(dsm, page);
+        ret = dsm_copy_ioctl(dsm, page, src ?: zero_page, wp);
+    }
+    if (ret) {
+        error_report("aggregate: installing page 0x%" PRIx64 " failed: %s",
+                     page, strerror(-ret));
+    }
+    uffd_wakeup(dsm->uffd, page_host(dsm, page), DSM_PAGE_SIZE);
+}
+
+/* ---- requester side */
+
+static void dsm_send_req(DSM *dsm, uint64_t page, DSMPending pend)
+{
+    DSMMsg req = {
+        .type = DSM_MSG_REQ,
+        .page = page,
+        .access = pend == DSM_PEND_W ? DSM_ACCESS_WRITE : DSM_ACCESS_READ,
+    };
+
+    dsm->page[page].pend = pend;
+    dsm->page[page].fault_ns = get_clock();
+    dsm_links_send(dsm->links, dsm_home_of(dsm, page), &req);
+}
+
+/* A fault on @page needing @pend rights.  Fault messages are hints. */
+static void dsm_fault(DSM *dsm, uint64_t page, DSMPending need)
+{
+    DSMLocalPage *p = &dsm->page[page];
+
+    QEMU_LOCK_GUARD(page_lock(dsm, page));
+    trace_dsm_fault(page, need == DSM_PEND_W, p->state, p->pend);
+    if (p->state == DSM_LOCAL_E ||
+        (p->state == DSM_LOCAL_S && need == DSM_PEND_R)) {
+        uffd_wakeup(dsm->uffd, page_host(dsm, page), DSM_PAGE_SIZE);
+        return;
+    }
+    if (p->pend == DSM_PEND_NONE) {
+        stat64_add(need == DSM_PEND_W ? &dsm->write_faults
+                                      : &dsm->read_faults, 1);
+        dsm_send_req(dsm, page, need);
+    } else if (p->pend == DSM_PEND_R && need == DSM_PEND_W) {
+        p->want_write = true;
+    }
+}
+
+static void dsm_record_latency(DSM *dsm, DSMLocalPage *p)
+{
+    uint64_t us = (get_clock() - p->fault_ns) / SCALE_US;
+    int bucket = us < 2 ? 0 : 63 - clz64(us);
+
+    stat64_add(&dsm->latency_us[MIN(bucket, DSM_LATENCY_BUCKETS - 1)], 1);
+}
+
+/* After an install or grant: DONE to the home, then any deferred write. */
+static void dsm_installed(DSM *dsm, uint64_t page, uint32_t tid)
+{
+    DSMLocalPage *p = &dsm->page[page];
+    DSMMsg done = { .type = DSM_MSG_DONE, .page = page, .tid = tid };
+    bool upgrade = p->want_write && p->state == DSM_LOCAL_S;
+
+    dsm_record_latency(dsm, p);
+    p->pend = DSM_PEND_NONE;
+    p->want_write = false;
+    dsm_links_send(dsm->links, dsm_home_of(dsm, page), &done);
+    if (upgrade) {
+        dsm_send_req(dsm, page, DSM_PEND_W);
+    }
+}
+
+static bool dsm_handle_data(DSM *dsm, const DSMMsg *msg, Error **errp)
+{
+    DSMLocalPage *p = &dsm->page[msg->page];
+    bool shared = msg->mode == DSM_MODE_SHARED;
+
+    QEMU_LOCK_GUARD(page_lock(dsm, msg->page));
+    if (p->pend == DSM_PEND_NONE || p->state != DSM_LOCAL_I) {
+        error_setg(errp, "unexpected DATA for page 0x%" PRIx64
+                   " (local state %d, request %d)", msg->page, p->state,
+                   p->pend);
+        return false;
+    }
+    dsm_install(dsm, msg->page, msg->zero ? NULL : msg->data, shared);
+    stat64_add(msg->zero ? &dsm->zero_fills : &dsm->remote_fetches, 1);
+    p->state = shared ? DSM_LOCAL_S : DSM_LOCAL_E;
+    dsm_installed(dsm, msg->page, msg->tid);
+    return true;
+}
+
+static bool dsm_handle_grant(DSM *dsm, const DSMMsg *msg, Error **errp)
+{
+    DSMLocalPage *p = &dsm->page[msg->page];
+
+    QEMU_LOCK_GUARD(page_lock(dsm, msg->page));
+    if (p->pend == DSM_PEND_NONE || p->state == DSM_LOCAL_I) {
+        error_setg(errp, "unexpected GRANT for page 0x%" PRIx64
+                   " (local state %d, request %d)", msg->page, p->state,
+                   p->pend);
+        return false;
+    }
+    if (msg->mode == DSM_MODE_EXCL && p->state == DSM_LOCAL_S) {
+        dsm_write_protect(dsm, msg->page, false);   /* wakes writers */
+        p->state = DSM_LOCAL_E;
+    } else {
+        uffd_wakeup(dsm->uffd, page_host(dsm, msg->page), DSM_PAGE_SIZE);
+    }
+    stat64_add(&dsm->upgrades, 1);
+    dsm_installed(dsm, msg->page, msg->tid);
+    return true;
+}
+
+/* ---- holder side */
+
+static bool dsm_handle_inv(DSM *dsm, uint32_t from, const DSMMsg *msg,
+                           Error **errp)
+{
+    DSMLocalPage *p = &dsm->page[msg->page];
+    DSMMsg ack = { .type = DSM_MSG_ACK, .page = msg->page, .tid = msg->tid };
+
+    QEMU_LOCK_GUARD(page_lock(dsm, msg->page));
+    if (p->state != DSM_LOCAL_I) {
+        dsm_discard(dsm, msg->page);
+        p->state = DSM_LOCAL_I;
+    }
+    stat64_add(&dsm->invalidations_received, 1);
+    dsm_links_send(dsm->links, from, &ack);
+    return true;
+}
+
+static bool dsm_handle_fwd(DSM *dsm, const DSMMsg *msg, Error **errp)
+{
+    DSMLocalPage *p = &dsm->page[msg->page];
+    g_autofree uint8_t *copy = g_malloc(DSM_PAGE_SIZE);
+    DSMMsg data = {
+        .type = DSM_MSG_DATA,
+        .page = msg->page,
+        .tid = msg->tid,
+        .data = copy,
+    };
+
+    QEMU_LOCK_GUARD(page_lock(dsm, msg->page));
+    if (p->state == DSM_LOCAL_I) {
+        error_setg(errp, "FWD for page 0x%" PRIx64 " which this fragment "
+                   "does not hold", msg->page);
+        return false;
+    }
+    if (p->state == DSM_LOCAL_E) {
+        dsm_write_protect(dsm, msg->page, true);    /* stop local writers */
+        p->state = DSM_LOCAL_S;
+    }
+    memcpy(copy, page_host(dsm, msg->page), DSM_PAGE_SIZE);
+    if (msg->access == DSM_ACCESS_WRITE) {
+        dsm_discard(dsm, msg->page);
+        p->state = DSM_LOCAL_I;
+        data.mode = DSM_MODE_EXCL;
+    } else {
+        data.mode = DSM_MODE_SHARED;
+    }
+    stat64_add(&dsm->pages_supplied, 1);
+    dsm_links_send(dsm->links, msg->target, &data);
+    return true;
+}
+
+/* ---- home side */
+
+static bool dsm_handle_home(DSM *dsm, uint32_t from, const DSMMsg *msg,
+                            Error **errp)
+{
+    g_autoptr(GArray) out = g_array_new(false, false, sizeof(DSMAction));
+    guint i;
+
+    QEMU_LOCK_GUARD(&dsm->dir_lock);
+    if (!dsm_dir_handle_msg(dsm->dir, from, msg, out, errp)) {
+        return false;
+    }
+    for (i = 0; i < out->len; i++) {
+        DSMAction *a = &g_array_index(out, DSMAction, i);
+
+        dsm_links_send(dsm->links, a->to, &a->msg);
+    }
+    return true;
+}
+
+/* Link receive callback: never blocks (see link.h). */
+static void dsm_recv(void *opaque, uint32_t from, const DSMMsg *msg)
+{
+    DSM *dsm = opaque;
+    Error *err = NULL;
+    bool ok;
+
+    trace_dsm_recv(dsm->ids[from], dsm_msg_type_name(msg->type), msg->page,
+                   msg->tid);
+    switch (msg->type) {
+    case DSM_MSG_REQ:
+    case DSM_MSG_ACK:
+    case DSM_MSG_DONE:
+        ok = dsm_handle_home(dsm, from, msg, &err);
+        break;
+    case DSM_MSG_INV:
+        ok = dsm_handle_inv(dsm, from, msg, &err);
+        break;
+    case DSM_MSG_FWD:
+        ok = dsm_handle_fwd(dsm, msg, &err);
+        break;
+    case DSM_MSG_DATA:
+        ok = dsm_handle_data(dsm, msg, &err);
+        break;
+    case DSM_MSG_GRANT:
+        ok = dsm_handle_grant(dsm, msg, &err);
+        break;
+    default:
+        error_setg(&err, "message %s is not handled by the DSM",
+                   dsm_msg_type_name(msg->type));
+        ok = false;
+    }
+    if (!ok) {
+        error_prepend(&err, "protocol violation: ");
+        dsm_peer_failed(dsm, from, err);
+    }
+}
+
+/* ---- fault thread */
+
+static void dsm_handle_uffd_msg(DSM *dsm, const struct uffd_msg *msg)
+{
+    uint64_t addr = msg->arg.pagefault.address;
+    uint64_t flags = msg->arg.pagefault.flags;
+    bool write = flags & (UFFD_PAGEFAULT_FLAG_WRITE | UFFD_PAGEFAULT_FLAG_WP);
+
+    if (msg->event != UFFD_EVENT_PAGEFAULT ||
+        addr < (uintptr_t)dsm->host ||
+        addr >= (uintptr_t)dsm->host + dsm->nr_pages * DSM_PAGE_SIZE) {
+        error_report("aggregate: unexpected userfaultfd event 0x%x at 0x%"
+                     PRIx64, msg->event, addr);
+        return;
+    }
+    dsm_fault(dsm, (addr - (uintptr_t)dsm->host) / DSM_PAGE_SIZE,
+              write ? DSM_PEND_W : DSM_PEND_R);
+}
+
+/*
+ * The fault thread blocks only in poll() on the userfaultfd and never
+ * takes the BQL: the main loop and device DMA fault with it held.
+ */
+static void *dsm_fault_thread(void *opaque)
+{
+    DSM *dsm = opaque;
+    struct uffd_msg msgs[DSM_FAULT_BATCH];
+
+    rcu_register_thread();
+    for (;;) {
+        struct pollfd pfd = { .fd = dsm->uffd, .events = POLLIN };
+        int n, i;
+
+        if (poll(&pfd, 1, -1) < 0 && errno != EINTR) {
+            error_report("aggregate: poll on userfaultfd failed: %s",
+                         strerror(errno));
+            break;
+        }
+        n = uffd_read_events(dsm->uffd, msgs, DSM_FAULT_BATCH);
+        if (n < 0) {
+            break;
+        }
+        for (i = 0; i < n; i++) {
+            dsm_handle_uffd_msg(dsm, &msgs[i]);
+        }
+    }
+    rcu_unregister_thread();
+    return NULL;
+}
+
+/* ---- start-up */
+
+static void dsm_connect_failed_bh(void *opaque)
+{
+    Error *err = opaque;
+
+    error_report_err(err);
+    exit(EXIT_FAILURE);
+}
+
+static void *dsm_connect_thread(void *opaque)
+{
+    DSM *dsm = opaque;
+    Error *err = NULL;
+
+    if (!dsm_links_connect(dsm->links, dsm->connect_timeout_ms, &err)) {
+        error_prepend(&err, "aggregate: ");
+        aio_bh_schedule_oneshot(qemu_get_aio_context(),
+                                dsm_connect_failed_bh, err);
+        return NULL;
+    }
+    info_report("aggregate: fragment %s: all %u fragments connected",
+                dsm->ids[dsm->self], dsm->nr_fragments);
+    return NULL;
+}
+
+static bool dsm_setup_uffd(DSM *dsm, Error **errp)
+{
+    uint64_t ioctls, len = dsm->nr_pages * DSM_PAGE_SIZE;
+    uint64_t need = BIT_ULL(_UFFDIO_COPY) | BIT_ULL(_UFFDIO_WRITEPROTECT) |
+                    BIT_ULL(_UFFDIO_WAKE);
+
+    /* Huge pages and KSM merging would hide faults from the DSM. */
+    qemu_madvise(dsm->host, len, QEMU_MADV_NOHUGEPAGE);
+    qemu_madvise(dsm->host, len, QEMU_MADV_UNMERGEABLE);
+    dsm->uffd = uffd_create_fd(UFFD_FEATURE_PAGEFAULT_FLAG_WP |
+                               UFFD_FEATURE_THREAD_ID, true);
+    if (dsm->uffd < 0) {
+        error_setg(errp, "aggregate: userfaultfd with write-protect is not "
+                   "available (needs root or vm.unprivileged_userfaultfd=1, "
+                   "and Linux >= 5.7)");
+        return false;
+    }
+    if (ram_block_discard_range(dsm->rb, 0, len) ||
+        uffd_register_memory(dsm->uffd, dsm->host, len,
+                             UFFDIO_REGISTER_MODE_MISSING |
+                             UFFDIO_REGISTER_MODE_WP, &ioctls) ||
+        (ioctls & need) != need) {
+        error_setg(errp, "aggregate: cannot register guest RAM block %s "
+                   "with userfaultfd", qemu_ram_get_idstr(dsm->rb));
+        return false;
+    }
+    return true;
+}
+
+static void dsm_init_homes(DSM *dsm, const DSMConfig *cfg)
+{
+    uint32_t i;
+
+    dsm->home_first = g_new0(uint64_t, cfg->nr_fragments + 1);
+    for (i = 0; i < cfg->nr_fragments; i++) {
+        dsm->home_first[i + 1] = dsm->home_first[i] +
+                                 cfg->home_bytes[i] / DSM_PAGE_SIZE;
+    }
+    dsm->dir = dsm_dir_new(cfg->self, cfg->nr_fragments,
+                           dsm->home_first[cfg->self],
+                           dsm->home_first[cfg->self + 1] -
+                           dsm->home_first[cfg->self]);
+}
+
+DSM *dsm_start(const DSMConfig *cfg, Error **errp)
+{
+    DSM *dsm = g_new0(DSM, 1);
+    DSMLinksConfig lcfg = {
+        .self = cfg->self,
+        .nr_fragments = cfg->nr_fragments,
+        .ids = cfg->ids,
+        .addrs = cfg->addrs,
+        .recv = dsm_recv,
+        .lost = dsm_link_lost,
+        .opaque = dsm,
+    };
+    uint32_t i;
+
+    dsm->self = cfg->self;
+    dsm->nr_fragments = cfg->nr_fragments;
+    dsm->ids = g_strdupv((char **)cfg->ids);
+    dsm->rb = cfg->rb;
+    dsm->host = qemu_ram_get_host_addr(cfg->rb);
+    dsm->ram_offset = qemu_ram_get_offset(cfg->rb);
+    dsm->nr_pages = qemu_ram_get_used_length(cfg->rb) / DSM_PAGE_SIZE;
+    dsm->connect_timeout_ms = cfg->connect_timeout_ms;
+    dsm->page = g_new0(DSMLocalPage, dsm->nr_pages);
+    for (i = 0; i < DSM_LOCK_STRIPES; i++) {
+        qemu_mutex_init(&dsm->page_lock[i]);
+    }
+    qemu_mutex_init(&dsm->dir_lock);
+    dsm_init_homes(dsm, cfg);
+
+    memcpy(lcfg.config_hash, cfg->config_hash, DSM_CONFIG_HASH_SIZE);
+    lcfg.nr_pages = dsm->nr_pages;
+    dsm->links = dsm_links_new(&lcfg);
+    if (!dsm_setup_uffd(dsm, errp) || !dsm_links_listen(dsm->links, errp)) {
+        return NULL;    /* start-up error: QEMU exits */
+    }
+    qemu_thread_create(&dsm->fault_thread, "dsm-fault", dsm_fault_thread,
+                       dsm, QEMU_THREAD_DETACHED);
+    qemu_thread_create(&dsm->connect_thread, "dsm-connect",
+                       dsm_connect_thread, dsm, QEMU_THREAD_DETACHED);
+    dsm_instance = dsm;
+    return dsm;
+}
+
+void dsm_get_stats(DSM *dsm, DSMStats *st)
+{
+    DSMLinkStats ls;
+    uint64_t i;
+
+    memset(st, 0, sizeof(*st));
+    st->read_faults = stat64_get(&dsm->read_faults);
+    st->write_faults = stat64_get(&dsm->write_faults);
+    st->remote_fetches = stat64_get(&dsm->remote_fetches);
+    st->zero_fills = stat64_get(&dsm->zero_fills);
+    st->upgrades = stat64_get(&dsm->upgrades);
+    st->invalidations_received = stat64_get(&dsm->invalidations_received);
+    st->pages_supplied = stat64_get(&dsm->pages_supplied);
+    for (i = 0; i < DSM_LATENCY_BUCKETS; i++) {
+        st->latency_us[i] = stat64_get(&dsm->latency_us[i]);
+    }
+    WITH_QEMU_LOCK_GUARD(&dsm->dir_lock) {
+        st->invalidations_sent = dsm_dir_stats(dsm->dir)->invalidations;
+    }
+    dsm_links_get_stats(dsm->links, &ls);
+    st->bytes_in = ls.bytes_in;
+    st->bytes_out = ls.bytes_out;
+    st->msgs_in = ls.msgs_in;
+    st->msgs_out = ls.msgs_out;
+    st->pages = dsm->nr_pages;
+    st->homed_pages = dsm->home_first[dsm->self + 1] -
+                      dsm->home_first[dsm->self];
+    for (i = 0; i < dsm->nr_pages; i++) {
+        uint8_t state = qatomic_read(&dsm->page[i].state);
+
+        st->resident_pages += state != DSM_LOCAL_I;
+        st->exclusive_pages += state == DSM_LOCAL_E;
+    }
+}

@@ -1,0 +1,72 @@
+/*
+ * aggvm DSM: distributed shared memory for guest RAM
+ *
+ * Copyright (c) 2026 The aggvm authors
+ *
+ * This work is licensed under the terms of the GNU GPL, version 2 or
+ * later.  See the COPYING file in the top-level directory.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#ifndef MIGRATION_DSM_DSM_H
+#define MIGRATION_DSM_DSM_H
+
+#include "exec/cpu-common.h"
+#include "migration/dsm/wire.h"
+#include "qapi/qapi-types-sockets.h"
+
+typedef struct DSM DSM;
+
+typedef struct DSMConfig {
+    uint32_t self;                  /* this fragment's index */
+    uint32_t nr_fragments;
+    const char *const *ids;         /* [nr_fragments] fragment ids */
+    SocketAddress *const *addrs;    /* [nr_fragments] link addresses */
+    const uint64_t *home_bytes;     /* [nr_fragments] RAM each one homes */
+    RAMBlock *rb;                   /* the guest RAM the DSM manages */
+    uint8_t config_hash[DSM_CONFIG_HASH_SIZE];
+    int64_t connect_timeout_ms;
+} DSMConfig;
+
+/*
+ * dsm_start: take over @cfg->rb: discard it, register it with
+ * userfaultfd (missing and write-protect faults), start the fault
+ * thread, listen on this fragment's address and connect to the peers
+ * in the background.  Faults wait until every link is up.  If the
+ * peers do not come up within the timeout, or a handshake fails, QEMU
+ * exits with an error naming the peer.
+ *
+ * Call from the main thread during machine init, with the BQL held.
+ */
+DSM *dsm_start(const DSMConfig *cfg, Error **errp);
+
+/* Per-fragment statistics (see query-dsm in qapi/aggregate.json). */
+#define DSM_LATENCY_BUCKETS 16      /* [2^i, 2^(i+1)) microseconds */
+
+typedef struct DSMStats {
+    uint64_t read_faults;
+    uint64_t write_faults;
+    uint64_t remote_fetches;        /* DATA with a payload received */
+    uint64_t zero_fills;            /* DATA ZERO received */
+    uint64_t upgrades;              /* GRANT received */
+    uint64_t invalidations_sent;
+    uint64_t invalidations_received;
+    uint64_t pages_supplied;        /* DATA sent for a FWD */
+    uint64_t bytes_in;
+    uint64_t bytes_out;
+    uint64_t msgs_in;
+    uint64_t msgs_out;
+    uint64_t latency_us[DSM_LATENCY_BUCKETS];
+    uint64_t pages;
+    uint64_t homed_pages;
+    uint64_t resident_pages;        /* Shared or Exclusive here */
+    uint64_t exclusive_pages;
+} DSMStats;
+
+void dsm_get_stats(DSM *dsm, DSMStats *stats);
+
+/* The DSM of this process, or NULL when it is not an aggregate VM. */
+DSM *dsm_get_instance(void);
+
+#endif /* MIGRATION_DSM_DSM_H */

@@ -1,0 +1,564 @@
+/*
+ * aggvm DSM: fragment links
+ *
+ * Copyright (c) 2026 The aggvm authors
+ *
+ * This work is licensed under the terms of the GNU GPL, version 2 or
+ * later.  See the COPYING file in the top-level directory.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * One TCP connection per pair of fragments carries every message
+ * between them (wire.h).  Fragment i dials every j < i and accepts
+ * every j > i; the first message each way is HELLO, which names the
+ * sender and carries the protocol version, a hash of the aggregate
+ * configuration and the DSM page count.  Any mismatch fails start-up
+ * on both ends with an error naming the peer.
+ *
+ * Threads and waits (see DSM-REVIEW section 2):
+ *  - per link, one receive thread reads, validates and hands each
+ *    message to the recv callback, which never blocks;
+ *  - per link, one send thread is the only caller of write(): senders
+ *    only append to a queue, so a receive thread that answers a
+ *    message can never block on a full socket;
+ *  - messages to this fragment itself go through a queue and a local
+ *    send thread that decodes and delivers them like a receive thread.
+ * Lock order: a caller may hold its own locks (page, directory) when it
+ * calls dsm_links_send(); DSMLink.lock is a leaf.
+ */
+
+#include "qemu/osdep.h"
+#include <poll.h>
+#include "qapi/error.h"
+#include "qemu/error-report.h"
+#include "qemu/thread.h"
+#include "qemu/lockable.h"
+#include "qemu/stats64.h"
+#include "qemu/sockets.h"
+#include "io/channel-socket.h"
+#include "qapi/clone-visitor.h"
+#include "qapi/qapi-visit-sockets.h"
+#include "migration/dsm/link.h"
+#include "trace.h"
+
+#define DSM_LINK_RETRY_US   (100 * 1000)
+
+typedef struct DSMLink {
+    /* Set before the threads start, then read-only. */
+    DSMLinks *links;
+    uint32_t peer;
+    QIOChannelSocket *sioc;         /* NULL for the link to ourselves */
+    QemuThread rx_thread;
+    QemuThread tx_thread;
+
+    /* failed: set once, by whichever thread sees the link fail first */
+    bool failed;
+
+    /* lock protects the fields below */
+    QemuMutex lock;
+    QemuCond cond;
+    GQueue txq;                     /* of GByteArray *, encoded */
+    bool dead;
+} DSMLink;
+
+struct DSMLinks {
+    /* Set by dsm_links_new(), then read-only. */
+    DSMLinksConfig cfg;
+    char **ids;                     /* cfg.ids points here */
+    SocketAddress **addrs;          /* cfg.addrs points here */
+    DSMLink *link;                  /* [nr_fragments] */
+    QIOChannelSocket *listener;
+
+    /* Counters, updated atomically by the link threads. */
+    Stat64 bytes_in;
+    Stat64 bytes_out;
+    Stat64 msgs_in;
+    Stat64 msgs_out;
+};
+
+static const char *peer_id(DSMLinks *links, uint32_t peer)
+{
+    return links->cfg.ids[peer];
+}
+
+DSMLinks *dsm_links_new(const DSMLinksConfig *cfg)
+{
+    DSMLinks *links = g_new0(DSMLinks, 1);
+    uint32_t i;
+
+    links->cfg = *cfg;
+    /* The caller's arrays may not outlive this call: keep copies. */
+    links->ids = g_strdupv((char **)cfg->ids);
+    links->addrs = g_new0(SocketAddress *, cfg->nr_fragments);
+    for (i = 0; i < cfg->nr_fragments; i++) {
+        links->addrs[i] = QAPI_CLONE(SocketAddress, cfg->addrs[i]);
+    }
+    links->cfg.ids = (const char *const *)links->ids;
+    links->cfg.addrs = links->addrs;
+    links->link = g_new0(DSMLink, cfg->nr_fragments);
+    for (i = 0; i < cfg->nr_fragments; i++) {
+        DSMLink *link = &links->link[i];
+
+        link->links = links;
+        link->peer = i;
+        qemu_mutex_init(&link->lock);
+        qemu_cond_init(&link->cond);
+        g_queue_init(&link->txq);
+    }
+    return links;
+}
+
+bool dsm_links_listen(DSMLinks *links, Error **errp)
+{
+    SocketAddress *addr = links->cfg.addrs[links->cfg.self];
+    g_autofree char *str = socket_uri(addr);
+
+    links->listener = qio_channel_socket_new();
+    if (qio_channel_socket_listen_sync(links->listener, addr,
+                                       links->cfg.nr_fragments, errp) < 0) {
+        error_prepend(errp, "fragment %s cannot listen on %s: ",
+                      peer_id(links, links->cfg.self), str);
+        object_unref(OBJECT(links->listener));
+        links->listener = NULL;
+        return false;
+    }
+    trace_dsm_link_listen(str);
+    return true;
+}
+
+/* Failure of an established link: report once, wake the send thread. */
+static void link_fail(DSMLink *link, Error *err)
+{
+    DSMLinks *links = link->links;
+
+    if (qatomic_xchg(&link->failed, true)) {
+        error_free(err);
+        return;
+    }
+    trace_dsm_link_failed(peer_id(links, link->peer));
+    if (link->sioc) {
+        qio_channel_shutdown(QIO_CHANNEL(link->sioc),
+                             QIO_CHANNEL_SHUTDOWN_BOTH, NULL);
+    }
+    WITH_QEMU_LOCK_GUARD(&link->lock) {
+        link->dead = true;
+        qemu_cond_broadcast(&link->cond);
+    }
+    links->cfg.lost(links->cfg.opaque, link->peer, err);
+}
+
+void dsm_links_send(DSMLinks *links, uint32_t to, const DSMMsg *msg)
+{
+    DSMLink *link = &links->link[to];
+    GByteArray *bytes = g_byte_array_sized_new(DSM_HEADER_SIZE +
+                                               DSM_MAX_PAYLOAD);
+
+    dsm_msg_encode(msg, bytes);
+    trace_dsm_link_send(peer_id(links, to), dsm_msg_type_name(msg->type),
+                        msg->page, msg->tid);
+    QEMU_LOCK_GUARD(&link->lock);
+    if (link->dead) {
+        g_byte_array_unref(bytes);
+        return;
+    }
+    g_queue_push_tail(&link->txq, bytes);
+    qemu_cond_signal(&link->cond);
+}
+
+/* Wait for the next queued message; NULL once the link is dead. */
+static GByteArray *link_next(DSMLink *link)
+{
+    QEMU_LOCK_GUARD(&link->lock);
+    while (g_queue_is_empty(&link->txq) && !link->dead) {
+        qemu_cond_wait(&link->cond, &link->lock);
+    }
+    if (link->dead) {
+        return NULL;
+    }
+    return g_queue_pop_head(&link->txq);
+}
+
+static void *link_tx_thread(void *opaque)
+{
+    DSMLink *link = opaque;
+    DSMLinks *links = link->links;
+    GByteArray *bytes;
+
+    while ((bytes = link_next(link))) {
+        Error *err = NULL;
+
+        if (qio_channel_write_all(QIO_CHANNEL(link->sioc),
+                                  (const char *)bytes->data, bytes->len,
+                                  &err) < 0) {
+            error_prepend(&err, "sending to fragment %s: ",
+                          peer_id(links, link->peer));
+            g_byte_array_unref(bytes);
+            link_fail(link, err);
+            break;
+        }
+        stat64_add(&links->bytes_out, bytes->len);
+        stat64_add(&links->msgs_out, 1);
+        g_byte_array_unref(bytes);
+    }
+    return NULL;
+}
+
+/* Messages to ourselves: decode and deliver in queue order. */
+static void *link_self_thread(void *opaque)
+{
+    DSMLink *link = opaque;
+    DSMLinks *links = link->links;
+    GByteArray *bytes;
+
+    rcu_register_thread();
+    while ((bytes = link_next(link))) {
+        Error *err = NULL;
+        DSMMsg msg;
+
+        if (!dsm_msg_decode(bytes->data, bytes->len, links->cfg.nr_pages,
+                            links->cfg.nr_fragments, &msg, &err)) {
+            /* We encoded it ourselves: this is a bug, not input. */
+            error_report_err(err);
+            abort();
+        }
+        links->cfg.recv(links->cfg.opaque, link->peer, &msg);
+        g_byte_array_unref(bytes);
+    }
+    rcu_unregister_thread();
+    return NULL;
+}
+
+/*
+ * Read one whole message into @buf (DSM_HEADER_SIZE + DSM_MAX_PAYLOAD
+ * bytes) and validate it.  Returns 1 on success, 0 on a clean EOF
+ * before a header, -1 on error.
+ */
+static int link_read_msg(DSMLink *link, uint8_t *buf, DSMMsg *msg,
+                         Error **errp)
+{
+    DSMLinks *links = link->links;
+    QIOChannel *ioc = QIO_CHANNEL(link->sioc);
+    DSMHeader hdr;
+    int ret;
+
+    ret = qio_channel_read_all_eof(ioc, (char *)buf, DSM_HEADER_SIZE, errp);
+    if (ret <= 0) {
+        return ret;
+    }
+    if (!dsm_header_decode(buf, DSM_HEADER_SIZE, &hdr, errp)) {
+        return -1;
+    }
+    if (hdr.length &&
+        qio_channel_read_all(ioc, (char *)buf + DSM_HEADER_SIZE, hdr.length,
+                             errp) < 0) {
+        return -1;
+    }
+    if (!dsm_payload_decode(&hdr, buf + DSM_HEADER_SIZE, hdr.length,
+                            links->cfg.nr_pages, links->cfg.nr_fragments,
+                            msg, errp)) {
+        return -1;
+    }
+    stat64_add(&links->bytes_in, DSM_HEADER_SIZE + hdr.length);
+    stat64_add(&links->msgs_in, 1);
+    return 1;
+}
+
+static void *link_rx_thread(void *opaque)
+{
+    DSMLink *link = opaque;
+    DSMLinks *links = link->links;
+    g_autofree uint8_t *buf = g_malloc(DSM_HEADER_SIZE + DSM_MAX_PAYLOAD);
+
+    rcu_register_thread();
+    for (;;) {
+        Error *err = NULL;
+        DSMMsg msg;
+        int ret = link_read_msg(link, buf, &msg, &err);
+
+        if (ret <= 0) {
+            if (ret == 0) {
+                error_setg(&err, "fragment %s closed the link",
+                           peer_id(links, link->peer));
+            } else {
+                error_prepend(&err, "link to fragment %s: ",
+                              peer_id(links, link->peer));
+            }
+            link_fail(link, err);
+            break;
+        }
+        trace_dsm_link_recv(peer_id(links, link->peer),
+                            dsm_msg_type_name(msg.type), msg.page, msg.tid);
+        if (msg.type == DSM_MSG_HELLO) {
+            error_setg(&err, "fragment %s sent HELLO twice",
+                       peer_id(links, link->peer));
+            link_fail(link, err);
+            break;
+        }
+        links->cfg.recv(links->cfg.opaque, link->peer, &msg);
+    }
+    rcu_unregister_thread();
+    return NULL;
+}
+
+/* Wait until @fd is readable or @deadline (QEMU_CLOCK_REALTIME ms). */
+static bool wait_readable(int fd, int64_t deadline, const char *what,
+                          Error **errp)
+{
+    for (;;) {
+        int64_t left = deadline - qemu_clock_get_ms(QEMU_CLOCK_REALTIME);
+        struct pollfd pfd = { .fd = fd, .events = POLLIN };
+        int ret;
+
+        if (left <= 0) {
+            error_setg(errp, "timed out waiting for %s", what);
+            return false;
+        }
+        ret = poll(&pfd, 1, MIN(left, 1000));
+        if (ret > 0) {
+            return true;
+        }
+        if (ret < 0 && errno != EINTR) {
+            error_setg_errno(errp, errno, "waiting for %s", what);
+            return false;
+        }
+    }
+}
+
+/* Read exactly @len bytes before @deadline. */
+static bool read_timed(QIOChannelSocket *sioc, uint8_t *buf, size_t len,
+                       int64_t deadline, const char *what, Error **errp)
+{
+    size_t done = 0;
+
+    while (done < len) {
+        ssize_t n;
+
+        if (!wait_readable(sioc->fd, deadline, what, errp)) {
+            return false;
+        }
+        n = qio_channel_read(QIO_CHANNEL(sioc), (char *)buf + done,
+                             len - done, errp);
+        if (n == 0) {
+            error_setg(errp, "connection closed while waiting for %s", what);
+            return false;
+        }
+        if (n < 0 && n != QIO_CHANNEL_ERR_BLOCK) {
+            return false;
+        }
+        done += MAX(n, 0);
+    }
+    return true;
+}
+
+static bool send_hello(DSMLinks *links, QIOChannelSocket *sioc,
+                       Error **errp)
+{
+    g_autoptr(GByteArray) bytes = g_byte_array_new();
+    DSMMsg hello = {
+        .type = DSM_MSG_HELLO,
+        .fragment = links->cfg.self,
+        .version = DSM_WIRE_VERSION,
+        .nr_pages = links->cfg.nr_pages,
+    };
+
+    memcpy(hello.config_hash, links->cfg.config_hash, DSM_CONFIG_HASH_SIZE);
+    dsm_msg_encode(&hello, bytes);
+    return qio_channel_write_all(QIO_CHANNEL(sioc), (const char *)bytes->data,
+                                 bytes->len, errp) == 0;
+}
+
+static bool recv_hello(DSMLinks *links, QIOChannelSocket *sioc,
+                       int64_t deadline, DSMMsg *hello, Error **errp)
+{
+    uint8_t buf[DSM_HEADER_SIZE + DSM_MAX_PAYLOAD];
+    DSMHeader hdr;
+
+    if (!read_timed(sioc, buf, DSM_HEADER_SIZE, deadline, "HELLO", errp) ||
+        !dsm_header_decode(buf, DSM_HEADER_SIZE, &hdr, errp)) {
+        return false;
+    }
+    if (hdr.type != DSM_MSG_HELLO) {
+        error_setg(errp, "expected HELLO, received %s",
+                   dsm_msg_type_name(hdr.type));
+        return false;
+    }
+    return read_timed(sioc, buf + DSM_HEADER_SIZE, hdr.length, deadline,
+                      "HELLO", errp) &&
+           dsm_payload_decode(&hdr, buf + DSM_HEADER_SIZE, hdr.length,
+                              links->cfg.nr_pages, links->cfg.nr_fragments,
+                              hello, errp);
+}
+
+static char *hash_prefix(const uint8_t *hash)
+{
+    return g_strdup_printf("%02x%02x%02x%02x%02x%02x", hash[0], hash[1],
+                           hash[2], hash[3], hash[4], hash[5]);
+}
+
+/* Check a peer's HELLO against ours; @expected is -1 for "any j > self". */
+static bool check_hello(DSMLinks *links, const DSMMsg *hello, int64_t expected,
+                        const char *where, Error **errp)
+{
+    const DSMLinksConfig *cfg = &links->cfg;
+    const char *who = peer_id(links, hello->fragment);
+
+    if (hello->version != DSM_WIRE_VERSION) {
+        error_setg(errp, "fragment %s (%s) speaks aggvm link protocol "
+                   "version %u, this fragment version %u", who, where,
+                   hello->version, DSM_WIRE_VERSION);
+        return false;
+    }
+    if (memcmp(hello->config_hash, cfg->config_hash, DSM_CONFIG_HASH_SIZE)) {
+        g_autofree char *theirs = hash_prefix(hello->config_hash);
+        g_autofree char *ours = hash_prefix(cfg->config_hash);
+
+        error_setg(errp, "fragment %s (%s) has a different aggregate "
+                   "configuration (hash %s..., this fragment %s...): every "
+                   "fragment must run the same command line except "
+                   "-machine fragment=", who, where, theirs, ours);
+        return false;
+    }
+    if (hello->nr_pages != cfg->nr_pages) {
+        error_setg(errp, "fragment %s (%s) manages %" PRIu64 " DSM pages, "
+                   "this fragment %" PRIu64, who, where, hello->nr_pages,
+                   cfg->nr_pages);
+        return false;
+    }
+    if (expected >= 0 ? hello->fragment != expected
+                      : (hello->fragment <= cfg->self ||
+                         links->link[hello->fragment].sioc)) {
+        error_setg(errp, "%s answered as fragment %s, expected %s", where,
+                   who, expected >= 0 ? peer_id(links, expected)
+                                      : "a fragment listed after this one");
+        return false;
+    }
+    return true;
+}
+
+static QIOChannelSocket *dial_until(DSMLinks *links, uint32_t peer,
+                                    int64_t deadline, Error **errp)
+{
+    SocketAddress *addr = links->cfg.addrs[peer];
+
+    for (;;) {
+        QIOChannelSocket *sioc = qio_channel_socket_new();
+        Error *err = NULL;
+
+        if (qio_channel_socket_connect_sync(sioc, addr, &err) == 0) {
+            return sioc;
+        }
+        object_unref(OBJECT(sioc));
+        if (qemu_clock_get_ms(QEMU_CLOCK_REALTIME) >= deadline) {
+            g_autofree char *str = socket_uri(addr);
+
+            error_propagate_prepend(errp, err, "fragment %s (%s) did not "
+                                    "come up in time: ",
+                                    peer_id(links, peer), str);
+            return NULL;
+        }
+        error_free(err);
+        g_usleep(DSM_LINK_RETRY_US);
+    }
+}
+
+/* HELLO both ways on a fresh connection; @expected as in check_hello. */
+static bool handshake(DSMLinks *links, QIOChannelSocket *sioc,
+                      int64_t expected, int64_t deadline, Error **errp)
+{
+    g_autofree char *where = NULL;
+    DSMMsg hello;
+
+    where = expected >= 0 ? socket_uri(links->cfg.addrs[expected])
+                          : g_strdup("a connecting fragment");
+    if (!send_hello(links, sioc, errp) ||
+        !recv_hello(links, sioc, deadline, &hello, errp)) {
+        error_prepend(errp, "handshake with %s: ", where);
+        return false;
+    }
+    if (!check_hello(links, &hello, expected, where, errp)) {
+        return false;
+    }
+    qio_channel_set_delay(QIO_CHANNEL(sioc), false);
+    links->link[hello.fragment].sioc = sioc;
+    trace_dsm_link_up(peer_id(links, hello.fragment));
+    return true;
+}
+
+static bool accept_one(DSMLinks *links, int64_t deadline, Error **errp)
+{
+    QIOChannelSocket *sioc;
+
+    if (!wait_readable(links->listener->fd, deadline,
+                       "the fragments listed after this one", errp)) {
+        return false;
+    }
+    sioc = qio_channel_socket_accept(links->listener, errp);
+    if (!sioc) {
+        return false;
+    }
+    if (!handshake(links, sioc, -1, deadline, errp)) {
+        object_unref(OBJECT(sioc));
+        return false;
+    }
+    return true;
+}
+
+static void start_threads(DSMLinks *links)
+{
+    uint32_t i;
+
+    for (i = 0; i < links->cfg.nr_fragments; i++) {
+        DSMLink *link = &links->link[i];
+
+        if (i == links->cfg.self) {
+            qemu_thread_create(&link->tx_thread, "dsm-link-self",
+                               link_self_thread, link, QEMU_THREAD_DETACHED);
+            continue;
+        }
+        qemu_thread_create(&link->rx_thread, "dsm-link-rx", link_rx_thread,
+                           link, QEMU_THREAD_DETACHED);
+        qemu_thread_create(&link->tx_thread, "dsm-link-tx", link_tx_thread,
+                           link, QEMU_THREAD_DETACHED);
+    }
+}
+
+bool dsm_links_connect(DSMLinks *links, int64_t timeout_ms, Error **errp)
+{
+    int64_t deadline = qemu_clock_get_ms(QEMU_CLOCK_REALTIME) + timeout_ms;
+    uint32_t self = links->cfg.self;
+    uint32_t i;
+
+    for (i = 0; i < self; i++) {
+        QIOChannelSocket *sioc = dial_until(links, i, deadline, errp);
+
+        if (!sioc) {
+            return false;
+        }
+        if (!handshake(links, sioc, i, deadline, errp)) {
+            object_unref(OBJECT(sioc));
+            return false;
+        }
+    }
+    for (i = self + 1; i < links->cfg.nr_fragments; i++) {
+        if (!accept_one(links, deadline, errp)) {
+            error_prepend(errp, "fragment %s: ", peer_id(links, self));
+            return false;
+        }
+    }
+    start_threads(links);
+    return true;
+}
+
+void dsm_links_get_stats(DSMLinks *links, DSMLinkStats *stats)
+{
+    stats->bytes_in = stat64_get(&links->bytes_in);
+    stats->bytes_out = stat64_get(&links->bytes_out);
+    stats->msgs_in = stat64_get(&links->msgs_in);
+    stats->msgs_out = stat64_get(&links->msgs_out);
+}
+
+bool dsm_links_peer_up(DSMLinks *links, uint32_t peer)
+{
+    return peer == links->cfg.self ||
+           (links->link[peer].sioc && !qatomic_read(&links->link[peer].failed));
+}

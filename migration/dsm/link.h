@@ -1,0 +1,84 @@
+/*
+ * aggvm DSM: fragment links
+ *
+ * Copyright (c) 2026 The aggvm authors
+ *
+ * This work is licensed under the terms of the GNU GPL, version 2 or
+ * later.  See the COPYING file in the top-level directory.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#ifndef MIGRATION_DSM_LINK_H
+#define MIGRATION_DSM_LINK_H
+
+#include "migration/dsm/wire.h"
+#include "qapi/qapi-types-sockets.h"
+
+typedef struct DSMLinks DSMLinks;
+
+/*
+ * Called on a link's receive thread for every validated message, in
+ * link order.  It must not block: no BQL, no waiting on a peer.
+ */
+typedef void DSMLinkRecvFn(void *opaque, uint32_t from, const DSMMsg *msg);
+
+/*
+ * Called once, on the receive thread, when the link to @peer fails
+ * after start-up (peer died, malformed message).  @err says why.
+ */
+typedef void DSMLinkLostFn(void *opaque, uint32_t peer, Error *err);
+
+typedef struct DSMLinksConfig {
+    uint32_t self;
+    uint32_t nr_fragments;
+    const char *const *ids;         /* fragment ids, for messages */
+    SocketAddress *const *addrs;    /* where each fragment listens */
+    uint8_t config_hash[DSM_CONFIG_HASH_SIZE];
+    uint64_t nr_pages;
+    DSMLinkRecvFn *recv;
+    DSMLinkLostFn *lost;
+    void *opaque;
+} DSMLinksConfig;
+
+DSMLinks *dsm_links_new(const DSMLinksConfig *cfg);
+
+/*
+ * dsm_links_listen: start listening on this fragment's address.
+ * Fails at once if the address cannot be bound.
+ */
+bool dsm_links_listen(DSMLinks *links, Error **errp);
+
+/*
+ * dsm_links_connect: connect to every peer and exchange HELLO, waiting
+ * up to @timeout_ms for peers that are not up yet.  Fragment i dials
+ * every j < i and accepts every j > i, so start order does not matter.
+ * On success the receive and send threads run.
+ *
+ * Blocks on the network: call it from a thread that holds no lock (not
+ * the BQL).
+ */
+bool dsm_links_connect(DSMLinks *links, int64_t timeout_ms, Error **errp);
+
+/*
+ * dsm_links_send: queue @msg for fragment @to (which may be this
+ * fragment: then it is delivered to the recv callback by a local
+ * thread, through the same codec).  Never blocks on the network; safe
+ * from any thread.  Messages to one destination keep their order.
+ */
+void dsm_links_send(DSMLinks *links, uint32_t to, const DSMMsg *msg);
+
+/* Bytes and messages sent and received over sockets, all links. */
+typedef struct DSMLinkStats {
+    uint64_t bytes_in;
+    uint64_t bytes_out;
+    uint64_t msgs_in;
+    uint64_t msgs_out;
+} DSMLinkStats;
+
+void dsm_links_get_stats(DSMLinks *links, DSMLinkStats *stats);
+
+/* Whether the link to @peer is up (always true for this fragment). */
+bool dsm_links_peer_up(DSMLinks *links, uint32_t peer);
+
+#endif /* MIGRATION_DSM_LINK_H */

@@ -1,0 +1,171 @@
+/*
+ * aggvm fragment links: message codec
+ *
+ * Copyright (c) 2026 The aggvm authors
+ *
+ * This work is licensed under the terms of the GNU GPL, version 2 or later.
+ * See the COPYING file in the top-level directory.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#ifndef MIGRATION_DSM_WIRE_H
+#define MIGRATION_DSM_WIRE_H
+
+/*
+ * Every message on a fragment link is a 16-byte header followed by
+ * exactly `length` payload bytes.  All fields are big-endian; no host
+ * struct is ever sent raw.
+ *
+ *   0       4       6       8           12          16
+ *   +-------+-------+-------+-----------+-----------+---------------+
+ *   | magic | vers. | type  |  length   | sequence  | payload ...   |
+ *   | u32   | u16   | u16   |  u32      | u32       | length bytes  |
+ *   +-------+-------+-------+-----------+-----------+---------------+
+ *
+ * The codec is pure: it neither reads sockets nor keeps state.  A stream
+ * reader reads DSM_HEADER_SIZE bytes, validates them with
+ * dsm_header_decode() (which bounds `length` by the type before any
+ * payload is read), reads exactly hdr.length bytes and hands them to
+ * dsm_payload_decode().  dsm_msg_decode() does both for a whole buffer.
+ * A decoded message is fully validated: handlers need no further checks
+ * on its fields, only on whether the message makes sense in their state.
+ */
+
+#define DSM_WIRE_MAGIC          0x41474731      /* "AGG1" */
+#define DSM_WIRE_VERSION        1
+#define DSM_HEADER_SIZE         16
+#define DSM_PAGE_SIZE           4096
+#define DSM_CONFIG_HASH_SIZE    32
+/* The largest payload of any known type: DATA with its page. */
+#define DSM_MAX_PAYLOAD         (16 + DSM_PAGE_SIZE)
+
+/*
+ * Message types.  The high byte is the family, the low byte the message
+ * within it; families are reserved up front so adding one never
+ * renumbers another.  Type 0 is never valid.  Only the link and DSM
+ * families are defined yet: every other type, including the reserved
+ * families', is rejected as unknown.
+ */
+#define DSM_MSG_FAMILY(type)    ((type) >> 8)
+
+typedef enum DSMMsgFamily {
+    DSM_FAMILY_LINK = 0x00,         /* link handshake */
+    DSM_FAMILY_DSM = 0x01,          /* page coherence */
+    DSM_FAMILY_IO = 0x02,           /* reserved: PIO/MMIO forwarding */
+    DSM_FAMILY_IRQ = 0x03,          /* reserved: IRQ, CPU events, EOI */
+    DSM_FAMILY_LIFECYCLE = 0x04,    /* reserved: RUN/STOP/RESET/QUIT */
+    DSM_FAMILY_CLOCK = 0x05,        /* reserved: clock agreement */
+    DSM_FAMILY_VCPU = 0x06,         /* reserved: vCPU state transfer */
+    DSM_FAMILY_NET = 0x07,          /* reserved: virtio-net payloads */
+} DSMMsgFamily;
+
+typedef enum DSMMsgType {
+    DSM_MSG_HELLO = 0x0001,
+    DSM_MSG_REQ = 0x0101,
+    DSM_MSG_INV = 0x0102,
+    DSM_MSG_ACK = 0x0103,
+    DSM_MSG_FWD = 0x0104,
+    DSM_MSG_DATA = 0x0105,
+    DSM_MSG_GRANT = 0x0106,
+    DSM_MSG_DONE = 0x0107,
+} DSMMsgType;
+
+/* What a REQ asks for and what a FWD tells the supplier to serve. */
+typedef enum DSMAccess {
+    DSM_ACCESS_READ = 0,
+    DSM_ACCESS_WRITE = 1,
+} DSMAccess;
+
+/* The rights DATA and GRANT confer: Shared or Exclusive. */
+typedef enum DSMMode {
+    DSM_MODE_SHARED = 0,
+    DSM_MODE_EXCL = 1,
+} DSMMode;
+
+/*
+ * A decoded message.  Which fields are meaningful depends on the type:
+ *
+ *   HELLO  fragment, version, config_hash, nr_pages
+ *   REQ    page, access
+ *   INV    page, tid
+ *   ACK    page, tid
+ *   FWD    page, tid, access, target
+ *   DATA   page, tid, mode, zero, data (when !zero)
+ *   GRANT  page, tid, mode
+ *   DONE   page, tid
+ *
+ * The others are zero after decoding and ignored by the encoder.  `seq`
+ * is the link's sequence number: the sender's TX thread sets it, the
+ * link layer checks it; the codec only carries it.
+ */
+typedef struct DSMMsg {
+    DSMMsgType type;
+    uint32_t seq;
+    uint64_t page;              /* global page index, < nr_pages */
+    uint32_t tid;               /* home's per-page transaction id, != 0 */
+    DSMAccess access;
+    DSMMode mode;
+    uint32_t target;            /* FWD: the requester to send DATA to */
+    bool zero;                  /* DATA: all-zero page, no payload */
+    /*
+     * DATA without zero: DSM_PAGE_SIZE bytes.  After decoding it points
+     * into the caller's buffer and lives as long as that buffer does.
+     */
+    const uint8_t *data;
+    uint32_t fragment;          /* HELLO: the sender's fragment index */
+    uint32_t version;           /* HELLO: protocol version */
+    uint8_t config_hash[DSM_CONFIG_HASH_SIZE];  /* HELLO */
+    uint64_t nr_pages;          /* HELLO: the sender's DSM page count */
+} DSMMsg;
+
+/* A validated header, in host byte order. */
+typedef struct DSMHeader {
+    DSMMsgType type;
+    uint32_t length;            /* payload bytes, valid for the type */
+    uint32_t seq;
+} DSMHeader;
+
+/*
+ * dsm_msg_type_name: the name of a message type ("REQ", "DATA", ...),
+ * for trace events and errors; "unknown" for a type the codec does not
+ * know.
+ */
+const char *dsm_msg_type_name(uint16_t type);
+
+/*
+ * dsm_msg_encode: append @msg, header and payload, to @out.  @msg must
+ * be valid (a known type, enum fields in range, data set for a non-zero
+ * DATA): encoding an invalid message is a bug in the caller and aborts.
+ */
+void dsm_msg_encode(const DSMMsg *msg, GByteArray *out);
+
+/*
+ * dsm_header_decode: validate the DSM_HEADER_SIZE bytes at @buf (magic,
+ * version, known type, length allowed for the type) and fill @hdr.
+ * @len is how many bytes @buf holds.  On failure return false with
+ * @errp set; @hdr is left untouched.
+ */
+bool dsm_header_decode(const uint8_t *buf, size_t len, DSMHeader *hdr,
+                       Error **errp);
+
+/*
+ * dsm_payload_decode: validate the @len payload bytes at @buf that
+ * follow @hdr (as returned by dsm_header_decode()) and fill @msg.
+ * Pages must be below @nr_pages and fragment indexes below
+ * @nr_fragments.  On failure return false with @errp set; @msg is left
+ * untouched.
+ */
+bool dsm_payload_decode(const DSMHeader *hdr, const uint8_t *buf,
+                        size_t len, uint64_t nr_pages,
+                        uint32_t nr_fragments, DSMMsg *msg, Error **errp);
+
+/*
+ * dsm_msg_decode: decode one complete message, header and payload, that
+ * fills exactly @len bytes at @buf.  Same contract as
+ * dsm_payload_decode().
+ */
+bool dsm_msg_decode(const uint8_t *buf, size_t len, uint64_t nr_pages,
+                    uint32_t nr_fragments, DSMMsg *msg, Error **errp);
+
+#endif /* MIGRATION_DSM_WIRE_H */

@@ -1,0 +1,407 @@
+/*
+ * aggvm DSM: unit tests for the fragment-link message codec
+ *
+ * Copyright (c) 2026 The aggvm authors
+ *
+ * This work is licensed under the terms of the GNU GPL, version 2 or later.
+ * See the COPYING file in the top-level directory.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+/*
+ * Every type round-trips; one golden vector pins the byte layout; and a
+ * table of malformed buffers, each made by mutating a valid encoding,
+ * must be refused with a specific error and leave the output untouched.
+ */
+
+#include "qemu/osdep.h"
+#include "qapi/error.h"
+#include "qemu/bswap.h"
+#include "migration/dsm/wire.h"
+
+#define NR_PAGES        100
+#define NR_FRAGMENTS    4
+
+static uint8_t test_page[DSM_PAGE_SIZE];
+
+static void init_test_page(void)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof(test_page); i++) {
+        test_page[i] = i * 7 + 3;
+    }
+}
+
+static const DSMMsg sample_msgs[] = {
+    { .type = DSM_MSG_HELLO, .seq = 1, .fragment = 3, .version = 1,
+      .config_hash = { 0xde, 0xad, 0xbe, 0xef, [31] = 0x42 },
+      .nr_pages = 0x123456789aULL },
+    { .type = DSM_MSG_REQ, .seq = 2, .page = 99,
+      .access = DSM_ACCESS_WRITE },
+    { .type = DSM_MSG_REQ, .seq = 3, .page = 0, .access = DSM_ACCESS_READ },
+    { .type = DSM_MSG_INV, .seq = 4, .page = 7, .tid = 0xfffffffe },
+    { .type = DSM_MSG_ACK, .seq = 5, .page = 8, .tid = 9 },
+    { .type = DSM_MSG_FWD, .seq = 6, .page = 10, .tid = 11,
+      .access = DSM_ACCESS_READ, .target = 3 },
+    { .type = DSM_MSG_FWD, .seq = 7, .page = 12, .tid = 13,
+      .access = DSM_ACCESS_WRITE, .target = 0 },
+    { .type = DSM_MSG_DATA, .seq = 8, .page = 14, .tid = 15,
+      .mode = DSM_MODE_SHARED, .zero = true },
+    { .type = DSM_MSG_DATA, .seq = 9, .page = 16, .tid = 17,
+      .mode = DSM_MODE_EXCL, .data = test_page },
+    { .type = DSM_MSG_GRANT, .seq = 10, .page = 18, .tid = 19,
+      .mode = DSM_MODE_EXCL },
+    { .type = DSM_MSG_GRANT, .seq = 11, .page = 20, .tid = 21,
+      .mode = DSM_MODE_SHARED },
+    { .type = DSM_MSG_DONE, .seq = 0xffffffff, .page = 22, .tid = 1 },
+};
+
+static void assert_msg_equal(const DSMMsg *a, const DSMMsg *b)
+{
+    g_assert_cmpint(a->type, ==, b->type);
+    g_assert_cmpuint(a->seq, ==, b->seq);
+    g_assert_cmpuint(a->page, ==, b->page);
+    g_assert_cmpuint(a->tid, ==, b->tid);
+    g_assert_cmpint(a->access, ==, b->access);
+    g_assert_cmpint(a->mode, ==, b->mode);
+    g_assert_cmpuint(a->target, ==, b->target);
+    g_assert_cmpint(a->zero, ==, b->zero);
+    g_assert_cmpuint(a->fragment, ==, b->fragment);
+    g_assert_cmpuint(a->version, ==, b->version);
+    g_assert_cmpmem(a->config_hash, sizeof(a->config_hash),
+                    b->config_hash, sizeof(b->config_hash));
+    g_assert_cmpuint(a->nr_pages, ==, b->nr_pages);
+    g_assert(!a->data == !b->data);
+    if (a->data) {
+        g_assert_cmpmem(a->data, DSM_PAGE_SIZE, b->data, DSM_PAGE_SIZE);
+    }
+}
+
+static GByteArray *encode(const DSMMsg *msg)
+{
+    GByteArray *buf = g_byte_array_new();
+
+    dsm_msg_encode(msg, buf);
+    return buf;
+}
+
+static void test_roundtrip(void)
+{
+    size_t i;
+
+    for (i = 0; i < ARRAY_SIZE(sample_msgs); i++) {
+        g_autoptr(GByteArray) buf = encode(&sample_msgs[i]);
+        DSMMsg out;
+
+        g_assert(dsm_msg_decode(buf->data, buf->len, NR_PAGES, NR_FRAGMENTS,
+                                &out, &error_abort));
+        assert_msg_equal(&out, &sample_msgs[i]);
+        /* The page is not copied: it points into the buffer. */
+        if (out.data) {
+            g_assert(out.data == buf->data + DSM_HEADER_SIZE + 16);
+        }
+    }
+}
+
+/* The stream reader's path: header first, then exactly `length` bytes. */
+static void test_header_then_payload(void)
+{
+    size_t i;
+
+    for (i = 0; i < ARRAY_SIZE(sample_msgs); i++) {
+        g_autoptr(GByteArray) buf = encode(&sample_msgs[i]);
+        DSMHeader hdr;
+        DSMMsg out;
+
+        g_assert(dsm_header_decode(buf->data, DSM_HEADER_SIZE, &hdr,
+                                   &error_abort));
+        g_assert_cmpint(hdr.type, ==, sample_msgs[i].type);
+        g_assert_cmpuint(hdr.seq, ==, sample_msgs[i].seq);
+        g_assert_cmpuint(hdr.length, ==, buf->len - DSM_HEADER_SIZE);
+        g_assert_cmpuint(hdr.length, <=, DSM_MAX_PAYLOAD);
+        g_assert(dsm_payload_decode(&hdr, buf->data + DSM_HEADER_SIZE,
+                                    hdr.length, NR_PAGES, NR_FRAGMENTS,
+                                    &out, &error_abort));
+        assert_msg_equal(&out, &sample_msgs[i]);
+    }
+}
+
+/* Pin the layout: big-endian fields at the documented offsets. */
+static void test_golden(void)
+{
+    static const uint8_t want[] = {
+        0x41, 0x47, 0x47, 0x31,                     /* magic "AGG1" */
+        0x00, 0x01,                                 /* version */
+        0x01, 0x04,                                 /* type FWD */
+        0x00, 0x00, 0x00, 0x14,                     /* length 20 */
+        0x01, 0x02, 0x03, 0x04,                     /* seq */
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x2a, /* page */
+        0x00, 0x00, 0x01, 0x00,                     /* tid */
+        0x01, 0x00, 0x00, 0x00,                     /* access W, rsvd */
+        0x00, 0x00, 0x00, 0x02,                     /* target */
+    };
+    DSMMsg msg = {
+        .type = DSM_MSG_FWD, .seq = 0x01020304, .page = 42, .tid = 256,
+        .access = DSM_ACCESS_WRITE, .target = 2,
+    };
+    g_autoptr(GByteArray) buf = encode(&msg);
+
+    g_assert_cmpmem(buf->data, buf->len, want, sizeof(want));
+}
+
+static void test_type_names(void)
+{
+    static const struct {
+        uint16_t type;
+        const char *name;
+    } names[] = {
+        { DSM_MSG_HELLO, "HELLO" }, { DSM_MSG_REQ, "REQ" },
+        { DSM_MSG_INV, "INV" }, { DSM_MSG_ACK, "ACK" },
+        { DSM_MSG_FWD, "FWD" }, { DSM_MSG_DATA, "DATA" },
+        { DSM_MSG_GRANT, "GRANT" }, { DSM_MSG_DONE, "DONE" },
+        { 0, "unknown" }, { 0x0108, "unknown" }, { 0x0201, "unknown" },
+    };
+    size_t i;
+
+    for (i = 0; i < ARRAY_SIZE(names); i++) {
+        g_assert_cmpstr(dsm_msg_type_name(names[i].type), ==,
+                        names[i].name);
+    }
+}
+
+/* Malformed input: a valid encoding, then up to three mutations. */
+
+typedef enum MutKind {
+    MUT_NONE,
+    MUT_TRUNC,          /* keep the first `val` bytes */
+    MUT_APPEND,         /* append `val` zero bytes */
+    MUT_SET8,           /* store `val` at `off`, big-endian */
+    MUT_SET16,
+    MUT_SET32,
+    MUT_SET64,
+} MutKind;
+
+typedef struct Mutation {
+    MutKind kind;
+    size_t off;
+    uint64_t val;
+} Mutation;
+
+typedef struct BadCase {
+    const char *name;
+    DSMMsg msg;
+    Mutation mut[3];
+    const char *error;      /* expected substring */
+} BadCase;
+
+/* Header offsets, and payload offsets counted from the buffer start. */
+#define OFF_MAGIC       0
+#define OFF_VERSION     4
+#define OFF_TYPE        6
+#define OFF_LENGTH      8
+#define OFF_PAGE        16
+#define OFF_TID         24
+#define OFF_REQ_ACCESS  24
+#define OFF_REQ_RSVD    25
+#define OFF_FWD_ACCESS  28
+#define OFF_FWD_TARGET  32
+#define OFF_MODE        28      /* GRANT and DATA */
+#define OFF_DATA_FLAGS  29
+#define OFF_HELLO_FRAG  16
+
+#define REQ_R   { .type = DSM_MSG_REQ, .page = 5 }
+#define INV_1   { .type = DSM_MSG_INV, .page = 5, .tid = 1 }
+#define FWD_1   { .type = DSM_MSG_FWD, .page = 5, .tid = 1, .target = 1 }
+#define GRANT_1 { .type = DSM_MSG_GRANT, .page = 5, .tid = 1 }
+#define ZERO_1  { .type = DSM_MSG_DATA, .page = 5, .tid = 1, .zero = true }
+#define DATA_1  { .type = DSM_MSG_DATA, .page = 5, .tid = 1, \
+                  .data = test_page }
+#define HELLO_1 { .type = DSM_MSG_HELLO, .fragment = 1, .version = 1 }
+
+static const BadCase bad_cases[] = {
+    { "empty", REQ_R, { { MUT_TRUNC, 0, 0 } },
+      "header is 0 bytes, expected 16" },
+    { "truncated-header", REQ_R, { { MUT_TRUNC, 0, 10 } },
+      "header is 10 bytes, expected 16" },
+    { "truncated-payload", REQ_R, { { MUT_TRUNC, 0, 25 } },
+      "REQ message has 9 payload bytes, header says 12" },
+    { "truncated-page", DATA_1, { { MUT_TRUNC, 0, 100 } },
+      "DATA message has 84 payload bytes, header says 4112" },
+    { "trailing-bytes", REQ_R, { { MUT_APPEND, 0, 4 } },
+      "REQ message has 16 payload bytes, header says 12" },
+    { "length-short-for-type", REQ_R,
+      { { MUT_SET32, OFF_LENGTH, 9 }, { MUT_TRUNC, 0, 25 } },
+      "REQ payload is 9 bytes, expected 12" },
+    { "length-long-for-type", REQ_R,
+      { { MUT_SET32, OFF_LENGTH, 13 }, { MUT_APPEND, 0, 1 } },
+      "REQ payload is 13 bytes, expected 12" },
+    { "length-huge", INV_1, { { MUT_SET32, OFF_LENGTH, 0xffffffff } },
+      "INV payload is 4294967295 bytes, expected 12" },
+    { "data-length-between", ZERO_1,
+      { { MUT_SET32, OFF_LENGTH, 100 }, { MUT_APPEND, 0, 84 } },
+      "DATA payload is 100 bytes, expected 16 or 4112" },
+    { "data-zero-with-page", DATA_1, { { MUT_SET8, OFF_DATA_FLAGS, 1 } },
+      "DATA payload is 4112 bytes, expected 16 for flags 0x1" },
+    { "data-without-page", ZERO_1, { { MUT_SET8, OFF_DATA_FLAGS, 0 } },
+      "DATA payload is 16 bytes, expected 4112 for flags 0x0" },
+    { "data-unknown-flag", ZERO_1, { { MUT_SET8, OFF_DATA_FLAGS, 3 } },
+      "DATA flags 0x3 invalid" },
+    { "type-unknown", REQ_R, { { MUT_SET16, OFF_TYPE, 0x17 } },
+      "message type 0x0017 unknown" },
+    { "type-zero", REQ_R, { { MUT_SET16, OFF_TYPE, 0 } },
+      "message type 0x0000 unknown" },
+    { "type-past-dsm", REQ_R, { { MUT_SET16, OFF_TYPE, 0x0108 } },
+      "message type 0x0108 unknown" },
+    { "type-of-reserved-family", REQ_R, { { MUT_SET16, OFF_TYPE, 0x0201 } },
+      "message type 0x0201 unknown" },
+    { "wrong-version", REQ_R, { { MUT_SET16, OFF_VERSION, 2 } },
+      "received version 2, expected 1" },
+    { "bad-magic", REQ_R, { { MUT_SET32, OFF_MAGIC, 0x41474732 } },
+      "received magic 0x41474732, expected 0x41474731" },
+    { "req-page-out-of-range", REQ_R, { { MUT_SET64, OFF_PAGE, 100 } },
+      "REQ page 0x64 out of range, expected below 0x64" },
+    { "inv-page-out-of-range", INV_1, { { MUT_SET64, OFF_PAGE, ~0ULL } },
+      "INV page 0xffffffffffffffff out of range" },
+    { "fwd-page-out-of-range", FWD_1, { { MUT_SET64, OFF_PAGE, 1000 } },
+      "FWD page 0x3e8 out of range" },
+    { "grant-page-out-of-range", GRANT_1, { { MUT_SET64, OFF_PAGE, 100 } },
+      "GRANT page 0x64 out of range" },
+    { "data-page-out-of-range", DATA_1, { { MUT_SET64, OFF_PAGE, 100 } },
+      "DATA page 0x64 out of range" },
+    { "ack-page-out-of-range",
+      { .type = DSM_MSG_ACK, .page = 5, .tid = 1 },
+      { { MUT_SET64, OFF_PAGE, 100 } }, "ACK page 0x64 out of range" },
+    { "done-page-out-of-range",
+      { .type = DSM_MSG_DONE, .page = 5, .tid = 1 },
+      { { MUT_SET64, OFF_PAGE, 100 } }, "DONE page 0x64 out of range" },
+    { "fwd-target-out-of-range", FWD_1,
+      { { MUT_SET32, OFF_FWD_TARGET, 4 } },
+      "FWD target fragment 4 out of range, expected below 4" },
+    { "hello-fragment-out-of-range", HELLO_1,
+      { { MUT_SET32, OFF_HELLO_FRAG, 7 } },
+      "HELLO sender fragment 7 out of range, expected below 4" },
+    { "req-bad-access", REQ_R, { { MUT_SET8, OFF_REQ_ACCESS, 2 } },
+      "REQ access 2 invalid, expected 0 (R) or 1 (W)" },
+    { "fwd-bad-access", FWD_1, { { MUT_SET8, OFF_FWD_ACCESS, 0xff } },
+      "FWD access 255 invalid" },
+    { "grant-bad-mode", GRANT_1, { { MUT_SET8, OFF_MODE, 2 } },
+      "GRANT mode 2 invalid, expected 0 (S) or 1 (E)" },
+    { "data-bad-mode", DATA_1, { { MUT_SET8, OFF_MODE, 9 } },
+      "DATA mode 9 invalid" },
+    { "req-reserved-set", REQ_R, { { MUT_SET8, OFF_REQ_RSVD + 2, 1 } },
+      "REQ reserved bytes not zero" },
+    { "inv-tid-0", INV_1, { { MUT_SET32, OFF_TID, 0 } },
+      "INV tid 0 invalid" },
+    { "grant-tid-0", GRANT_1, { { MUT_SET32, OFF_TID, 0 } },
+      "GRANT tid 0 invalid" },
+};
+
+static void apply_mutation(GByteArray *buf, const Mutation *m)
+{
+    static const uint8_t zeros[8];
+    uint64_t n;
+
+    switch (m->kind) {
+    case MUT_NONE:
+        break;
+    case MUT_TRUNC:
+        g_byte_array_set_size(buf, m->val);
+        break;
+    case MUT_APPEND:
+        for (n = 0; n < m->val; n++) {
+            g_byte_array_append(buf, zeros, 1);
+        }
+        break;
+    case MUT_SET8:
+        buf->data[m->off] = m->val;
+        break;
+    case MUT_SET16:
+        stw_be_p(buf->data + m->off, m->val);
+        break;
+    case MUT_SET32:
+        stl_be_p(buf->data + m->off, m->val);
+        break;
+    case MUT_SET64:
+        stq_be_p(buf->data + m->off, m->val);
+        break;
+    }
+}
+
+static void test_bad_case(gconstpointer opaque)
+{
+    const BadCase *c = opaque;
+    g_autoptr(GByteArray) buf = encode(&c->msg);
+    Error *err = NULL;
+    DSMMsg out, untouched;
+    size_t i;
+
+    /* The encoding is valid before the mutations. */
+    g_assert(dsm_msg_decode(buf->data, buf->len, NR_PAGES, NR_FRAGMENTS,
+                            &out, &error_abort));
+    for (i = 0; i < ARRAY_SIZE(c->mut); i++) {
+        apply_mutation(buf, &c->mut[i]);
+    }
+
+    memset(&out, 0xa5, sizeof(out));
+    memcpy(&untouched, &out, sizeof(out));
+    g_assert_false(dsm_msg_decode(buf->data, buf->len, NR_PAGES,
+                                  NR_FRAGMENTS, &out, &err));
+    g_assert_nonnull(err);
+    if (!strstr(error_get_pretty(err), c->error)) {
+        g_test_message("got \"%s\", want \"%s\"", error_get_pretty(err),
+                       c->error);
+        g_test_fail();
+    }
+    g_assert(g_str_has_prefix(error_get_pretty(err), "dsm: "));
+    g_assert_cmpmem(&out, sizeof(out), &untouched, sizeof(untouched));
+    error_free(err);
+}
+
+/* The header alone is enough to refuse a bad one: no payload needed. */
+static void test_header_only_rejects(void)
+{
+    DSMMsg msg = { .type = DSM_MSG_DATA, .page = 1, .tid = 1,
+                   .data = test_page };
+    g_autoptr(GByteArray) buf = encode(&msg);
+    DSMHeader hdr = { .type = 0x7777 }, saved = hdr;
+    Error *err = NULL;
+
+    stl_be_p(buf->data + OFF_LENGTH, DSM_MAX_PAYLOAD + 1);
+    g_assert_false(dsm_header_decode(buf->data, DSM_HEADER_SIZE, &hdr,
+                                     &err));
+    error_free_or_abort(&err);
+    g_assert_cmpmem(&hdr, sizeof(hdr), &saved, sizeof(saved));
+
+    /* A payload that does not match its header is refused, too. */
+    stl_be_p(buf->data + OFF_LENGTH, 16);
+    g_assert(dsm_header_decode(buf->data, DSM_HEADER_SIZE, &hdr,
+                               &error_abort));
+    g_assert_false(dsm_payload_decode(&hdr, buf->data + DSM_HEADER_SIZE, 15,
+                                      NR_PAGES, NR_FRAGMENTS, &msg, &err));
+    error_free_or_abort(&err);
+}
+
+int main(int argc, char **argv)
+{
+    size_t i;
+
+    g_test_init(&argc, &argv, NULL);
+    init_test_page();
+
+    g_test_add_func("/dsm/wire/roundtrip", test_roundtrip);
+    g_test_add_func("/dsm/wire/header-then-payload",
+                    test_header_then_payload);
+    g_test_add_func("/dsm/wire/golden", test_golden);
+    g_test_add_func("/dsm/wire/type-names", test_type_names);
+    g_test_add_func("/dsm/wire/header-only-rejects",
+                    test_header_only_rejects);
+    for (i = 0; i < ARRAY_SIZE(bad_cases); i++) {
+        g_autofree char *path = g_strdup_printf("/dsm/wire/bad/%s",
+                                                bad_cases[i].name);
+
+        g_test_add_data_func(path, &bad_cases[i], test_bad_case);
+    }
+    return g_test_run();
+}
