@@ -1,0 +1,542 @@
+/*
+ * aggvm qtest: DSM coherence across fragment processes
+ *
+ * Copyright (c) 2026 The aggvm authors
+ *
+ * This work is licensed under the terms of the GNU GPL, version 2 or
+ * later.  See the COPYING file in the top-level directory.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * Starts three fragments of one aggregate machine under -accel qtest,
+ * each in its own network namespace when running as root (loopback
+ * otherwise), so they share nothing but their TCP links.  Guest RAM is
+ * written and read with qtest memwrite/memread on different fragments
+ * and checked against a reference model kept here.
+ */
+
+#include "qemu/osdep.h"
+#include <sys/wait.h>
+#include "libqtest.h"
+#include "qobject/qdict.h"
+#include "qemu/bswap.h"
+
+#define NR_FRAGS        3
+#define FRAG_MEM_MB     64
+#define PAGE            4096
+#define RANDOM_OPS      20000
+#define RANDOM_PAGES    300
+
+typedef struct Aggregate {
+    QTestState *qts[NR_FRAGS];
+    char *netns[NR_FRAGS];          /* NULL: loopback */
+    char *switch_ns;
+    char *addr[NR_FRAGS];
+} Aggregate;
+
+static Aggregate agg;
+static bool use_netns;
+
+/* ---- network namespaces: one per fragment, joined by a bridge */
+
+static bool run_cmd(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
+
+static bool run_cmd(const char *fmt, ...)
+{
+    g_autofree char *cmd = NULL;
+    g_autofree char *out = NULL;
+    g_autofree char *err = NULL;
+    int status;
+    va_list ap;
+
+    va_start(ap, fmt);
+    cmd = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    if (!g_spawn_command_line_sync(cmd, &out, &err, &status, NULL) ||
+        !g_spawn_check_wait_status(status, NULL)) {
+        g_test_message("'%s' failed: %s", cmd, err ? err : "");
+        return false;
+    }
+    return true;
+}
+
+static void netns_teardown(void)
+{
+    int i;
+
+    for (i = 0; i < NR_FRAGS; i++) {
+        if (agg.netns[i]) {
+            run_cmd("ip netns del %s", agg.netns[i]);
+        }
+    }
+    if (agg.switch_ns) {
+        run_cmd("ip netns del %s", agg.switch_ns);
+    }
+}
+
+static bool netns_setup(void)
+{
+    int pid = getpid();
+    int i;
+
+    if (geteuid() != 0) {
+        return false;
+    }
+    agg.switch_ns = g_strdup_printf("aggvm-qt%d-sw", pid);
+    if (!run_cmd("ip netns add %s", agg.switch_ns)) {
+        g_clear_pointer(&agg.switch_ns, g_free);
+        return false;
+    }
+    atexit(netns_teardown);
+    if (!run_cmd("ip -n %s link add br0 type bridge", agg.switch_ns) ||
+        !run_cmd("ip -n %s link set br0 up", agg.switch_ns)) {
+        return false;
+    }
+    for (i = 0; i < NR_FRAGS; i++) {
+        agg.netns[i] = g_strdup_printf("aggvm-qt%d-f%d", pid, i);
+        if (!run_cmd("ip netns add %s", agg.netns[i]) ||
+            !run_cmd("ip -n %s link add eth0 type veth peer name p%d "
+                     "netns %s", agg.netns[i], i, agg.switch_ns) ||
+            !run_cmd("ip -n %s link set p%d master br0 up", agg.switch_ns,
+                     i) ||
+            !run_cmd("ip -n %s addr add 10.77.0.%d/24 dev eth0",
+                     agg.netns[i], i + 1) ||
+            !run_cmd("ip -n %s link set eth0 up", agg.netns[i]) ||
+            !run_cmd("ip -n %s link set lo up", agg.netns[i])) {
+            return false;
+        }
+        agg.addr[i] = g_strdup_printf("10.77.0.%d:7000", i + 1);
+    }
+    return true;
+}
+
+/* A TCP port on loopback that was free a moment ago. */
+static int free_port(void)
+{
+    struct sockaddr_in sa = { .sin_family = AF_INET };
+    socklen_t len = sizeof(sa);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int port;
+
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    g_assert(fd >= 0);
+    g_assert(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+    g_assert(getsockname(fd, (struct sockaddr *)&sa, &len) == 0);
+    port = ntohs(sa.sin_port);
+    close(fd);
+    return port;
+}
+
+static void loopback_setup(void)
+{
+    int i;
+
+    for (i = 0; i < NR_FRAGS; i++) {
+        agg.addr[i] = g_strdup_printf("127.0.0.1:%d", free_port());
+    }
+}
+
+/* ---- fragments */
+
+/* The command line every fragment shares, but for fragment=. */
+static char *common_args(const char *extra)
+{
+    GString *s = g_string_new("");
+    int i;
+
+    g_string_append_printf(s, "-machine aggregate,connect-timeout=30 "
+                           "-m %dM -smp %d -nodefaults -display none ",
+                           FRAG_MEM_MB * NR_FRAGS, NR_FRAGS);
+    for (i = 0; i < NR_FRAGS; i++) {
+        g_string_append_printf(s, "-object aggregate-fragment,id=f%d,"
+                               "address=%s,cpus=%d,mem=%dM ", i,
+                               agg.addr[i], i, FRAG_MEM_MB);
+    }
+    g_string_append(s, extra ? extra : "");
+    return g_string_free(s, false);
+}
+
+static QTestState *start_fragment(int i)
+{
+    g_autofree char *common = common_args(NULL);
+    g_autofree char *args = g_strdup_printf("%s -machine fragment=f%d",
+                                            common, i);
+    g_autofree char *var = g_strdup_printf("AGGVM_QEMU_F%d", i);
+
+    if (agg.netns[i]) {
+        g_autofree char *bin = g_strdup_printf("ip netns exec %s %s",
+                                               agg.netns[i],
+                                               getenv("QTEST_QEMU_BINARY"));
+        g_setenv(var, bin, true);
+    }
+    return qtest_init_with_env(var, args, true);
+}
+
+static void start_aggregate(void)
+{
+    int i;
+
+    for (i = 0; i < NR_FRAGS; i++) {
+        agg.qts[i] = start_fragment(i);
+    }
+}
+
+static void stop_aggregate(void)
+{
+    int i;
+
+    for (i = NR_FRAGS - 1; i >= 0; i--) {
+        if (agg.qts[i]) {
+            qtest_quit(agg.qts[i]);
+            agg.qts[i] = NULL;
+        }
+    }
+}
+
+/* Guest-physical address of @page (RAM below 4 GiB starts at 0). */
+static uint64_t gpa(uint64_t page, unsigned offset)
+{
+    return page * PAGE + offset;
+}
+
+/* A page homed on fragment @home, away from the BIOS areas. */
+static uint64_t page_on(int home, unsigned n)
+{
+    return (uint64_t)home * FRAG_MEM_MB * 256 + 0x200 + n;
+}
+
+/* ---- tests */
+
+static void test_read_after_remote_write(void)
+{
+    int w, r, home;
+
+    for (home = 0; home < NR_FRAGS; home++) {
+        for (w = 0; w < NR_FRAGS; w++) {
+            uint64_t a = gpa(page_on(home, w), 0x10 * w);
+            uint32_t v = 0x1000 * home + 0x10 * w + 1;
+
+            qtest_writel(agg.qts[w], a, v);
+            for (r = 0; r < NR_FRAGS; r++) {
+                g_assert_cmphex(qtest_readl(agg.qts[r], a), ==, v);
+            }
+        }
+    }
+}
+
+static void test_write_ping_pong(void)
+{
+    uint64_t a = gpa(page_on(1, 20), 0x80);
+    uint32_t k;
+
+    qtest_writel(agg.qts[0], a, 0);
+    for (k = 1; k <= 300; k++) {
+        QTestState *writer = agg.qts[k % NR_FRAGS];
+
+        g_assert_cmpuint(qtest_readl(writer, a), ==, k - 1);
+        qtest_writel(writer, a, k);
+    }
+    g_assert_cmpuint(qtest_readl(agg.qts[2], a), ==, 300);
+}
+
+static void test_false_sharing(void)
+{
+    uint64_t page = page_on(2, 30);
+    int round, i, j;
+
+    for (round = 0; round < 20; round++) {
+        for (i = 0; i < NR_FRAGS; i++) {
+            qtest_writel(agg.qts[i], gpa(page, 4 * i), round * 16 + i);
+        }
+    }
+    for (j = 0; j < NR_FRAGS; j++) {
+        for (i = 0; i < NR_FRAGS; i++) {
+            g_assert_cmpuint(qtest_readl(agg.qts[j], gpa(page, 4 * i)), ==,
+                             19 * 16 + i);
+        }
+    }
+}
+
+static void test_message_passing(void)
+{
+    int round;
+
+    for (round = 0; round < 30; round++) {
+        int producer = round % NR_FRAGS;
+        int consumer = (round + 1) % NR_FRAGS;
+        uint64_t data = gpa(page_on(consumer, 40 + round), 0);
+        uint64_t flag = gpa(page_on(producer, 80 + round), 0);
+
+        qtest_writeq(agg.qts[producer], data, 0xda7a0000ULL + round);
+        qtest_writel(agg.qts[producer], flag, 1);
+        if (qtest_readl(agg.qts[consumer], flag)) {
+            g_assert_cmphex(qtest_readq(agg.qts[consumer], data), ==,
+                            0xda7a0000ULL + round);
+        } else {
+            g_assert_not_reached();
+        }
+    }
+}
+
+static void test_page_boundary(void)
+{
+    uint64_t a = gpa(page_on(0, 120) + 1, 0) - 8;
+    uint8_t out[16], in[16];
+    int i, r;
+
+    for (i = 0; i < 16; i++) {
+        out[i] = 0xa0 + i;
+    }
+    qtest_memwrite(agg.qts[1], a, out, sizeof(out));
+    for (r = 0; r < NR_FRAGS; r++) {
+        memset(in, 0, sizeof(in));
+        qtest_memread(agg.qts[r], a, in, sizeof(in));
+        g_assert_cmpmem(in, sizeof(in), out, sizeof(out));
+    }
+}
+
+/*
+ * Random reads and writes of 32-bit words on a few hundred pages
+ * homed everywhere, from every fragment, against a reference model.
+ */
+static void test_random(void)
+{
+    g_autofree uint32_t *model = g_new0(uint32_t, RANDOM_PAGES * 4);
+    g_autofree uint8_t *first = g_malloc(RANDOM_PAGES * PAGE);
+    g_autofree uint8_t *other = g_malloc(RANDOM_PAGES * PAGE);
+    uint64_t base = gpa(page_on(0, 0x1000), 0);
+    uint64_t span = (uint64_t)FRAG_MEM_MB * NR_FRAGS * 256 - 0x2000;
+    int n, f;
+
+    /* Pages spread over all three homes. */
+    for (n = 0; n < RANDOM_OPS; n++) {
+        int frag = g_test_rand_int_range(0, NR_FRAGS);
+        int slot = g_test_rand_int_range(0, RANDOM_PAGES * 4);
+        uint64_t page = (slot / 4) * (span / RANDOM_PAGES);
+        uint64_t a = base + gpa(page, (slot % 4) * 1024);
+
+        if (g_test_rand_bit()) {
+            uint32_t v = g_test_rand_int();
+
+            qtest_writel(agg.qts[frag], a, v);
+            model[slot] = v;
+        } else {
+            g_assert_cmphex(qtest_readl(agg.qts[frag], a), ==, model[slot]);
+        }
+    }
+    /* Every fragment ends up with the same memory. */
+    for (f = 0; f < NR_FRAGS; f++) {
+        uint8_t *buf = f ? other : first;
+        int p;
+
+        for (p = 0; p < RANDOM_PAGES; p++) {
+            qtest_memread(agg.qts[f], base + gpa(p * (span / RANDOM_PAGES), 0),
+                          buf + p * PAGE, PAGE);
+        }
+        if (f) {
+            g_assert_cmpmem(first, RANDOM_PAGES * PAGE, other,
+                            RANDOM_PAGES * PAGE);
+        }
+    }
+    for (n = 0; n < RANDOM_PAGES * 4; n++) {
+        uint32_t v;
+
+        memcpy(&v, first + (n / 4) * PAGE + (n % 4) * 1024, 4);
+        g_assert_cmphex(le32_to_cpu(v), ==, model[n]);
+    }
+}
+
+/* Runs last: a dead fragment stops the VM on the others, loudly. */
+static void test_peer_death(void)
+{
+    int i;
+
+    qtest_kill_qemu(agg.qts[2]);
+    agg.qts[2] = NULL;
+    for (i = 0; i < NR_FRAGS - 1; i++) {
+        g_autofree char *status = NULL;
+        int tries;
+
+        for (tries = 0; tries < 100; tries++) {
+            QDict *rsp = qtest_qmp(agg.qts[i], "{ 'execute': 'query-status' }");
+            QDict *ret = qdict_get_qdict(rsp, "return");
+
+            g_free(status);
+            status = g_strdup(qdict_get_str(ret, "status"));
+            qobject_unref(rsp);
+            if (!strcmp(status, "internal-error")) {
+                break;
+            }
+            g_usleep(100 * 1000);
+        }
+        g_assert_cmpstr(status, ==, "internal-error");
+    }
+}
+
+/* ---- start-up refusals: run plain QEMU processes and read stderr */
+
+typedef struct Refusal {
+    const char *name;
+    const char *args;           /* appended to a 1-fragment aggregate */
+    const char *error;          /* expected in stderr */
+} Refusal;
+
+static const Refusal refusals[] = {
+    { "no-fragment-id", "-machine aggregate -m 64M "
+      "-object aggregate-fragment,id=f0,address=127.0.0.1:1,cpus=0,mem=64M",
+      "needs fragment=ID" },
+    { "unknown-fragment", "-machine aggregate,fragment=f9 -m 64M "
+      "-object aggregate-fragment,id=f0,address=127.0.0.1:1,cpus=0,mem=64M",
+      "no aggregate-fragment has that id (known: f0)" },
+    { "mem-mismatch", "-machine aggregate,fragment=f0 -m 128M "
+      "-object aggregate-fragment,id=f0,address=127.0.0.1:1,cpus=0,mem=64M",
+      "add up to 67108864 bytes, but -m is 134217728 bytes" },
+    { "cpu-overlap", "-machine aggregate,fragment=f0 -m 128M -smp 2 "
+      "-object aggregate-fragment,id=f0,address=127.0.0.1:1,cpus=0-1,mem=64M "
+      "-object aggregate-fragment,id=f1,address=127.0.0.1:2,cpus=1,mem=64M",
+      "vCPU 1 is already in another fragment" },
+    { "cpu-missing", "-machine aggregate,fragment=f0 -m 64M -smp 2 "
+      "-object aggregate-fragment,id=f0,address=127.0.0.1:1,cpus=0,mem=64M",
+      "vCPU 1 is in no fragment's cpus=" },
+    { "prealloc", "-machine aggregate,fragment=f0 -m 64M -mem-prealloc "
+      "-object aggregate-fragment,id=f0,address=127.0.0.1:1,cpus=0,mem=64M",
+      "preallocated guest RAM" },
+    { "mem-lock", "-machine aggregate,fragment=f0 -m 64M "
+      "-overcommit mem-lock=on "
+      "-object aggregate-fragment,id=f0,address=127.0.0.1:1,cpus=0,mem=64M",
+      "mem-lock=on is not supported" },
+    { "bad-cpus", "-machine aggregate,fragment=f0 -m 64M "
+      "-object aggregate-fragment,id=f0,address=127.0.0.1:1,cpus=x,mem=64M",
+      "cpus='x' is not a list of vCPU indexes" },
+};
+
+/* Run QEMU with @args; return its exit status, stderr in @err. */
+static int run_qemu(const char *args, char **err)
+{
+    g_autofree char *cmd = g_strdup_printf("%s -accel qtest -display none "
+                                           "-nodefaults %s",
+                                           getenv("QTEST_QEMU_BINARY"), args);
+    g_auto(GStrv) argv = NULL;
+    int status;
+
+    g_assert(g_shell_parse_argv(cmd, NULL, &argv, NULL));
+    g_assert(g_spawn_sync(NULL, argv, NULL, G_SPAWN_DEFAULT, NULL, NULL,
+                          NULL, err, &status, NULL));
+    return status;
+}
+
+static void test_refusal(const void *opaque)
+{
+    const Refusal *r = opaque;
+    g_autofree char *err = NULL;
+    int status = run_qemu(r->args, &err);
+
+    g_test_message("stderr: %s", err);
+    g_assert_false(g_spawn_check_wait_status(status, NULL));
+    g_assert_nonnull(strstr(err, r->error));
+}
+
+/* Two fragments whose command lines differ: both refuse, naming it. */
+static void test_config_mismatch(void)
+{
+    int p0 = free_port(), p1 = free_port();
+    g_autofree char *base = g_strdup_printf(
+        "-machine aggregate,connect-timeout=20 -smp 2 "
+        "-object aggregate-fragment,id=f0,address=127.0.0.1:%d,cpus=0,"
+        "mem=32M -object aggregate-fragment,id=f1,address=127.0.0.1:%d,"
+        "cpus=1,mem=%%s", p0, p1);
+    g_autofree char *a0 = g_strdup_printf(base, "32M");
+    g_autofree char *a1 = g_strdup_printf(base, "64M");
+    g_autofree char *args0 = g_strdup_printf("%s -m 64M -machine fragment=f0",
+                                             a0);
+    g_autofree char *args1 = g_strdup_printf("%s -m 96M -machine fragment=f1",
+                                             a1);
+    g_autofree char *cmd0 = g_strdup_printf("%s -accel qtest -display none "
+                                            "-nodefaults %s",
+                                            getenv("QTEST_QEMU_BINARY"),
+                                            args0);
+    g_auto(GStrv) argv0 = NULL;
+    g_autofree char *err1 = NULL;
+    GPid pid0;
+    int err0_fd, status0, status1;
+    char buf[4096] = "";
+    ssize_t n;
+
+    g_assert(g_shell_parse_argv(cmd0, NULL, &argv0, NULL));
+    g_assert(g_spawn_async_with_pipes(NULL, argv0, NULL,
+                                      G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL,
+                                      &pid0, NULL, NULL, &err0_fd, NULL));
+    status1 = run_qemu(args1, &err1);
+    g_assert(waitpid(pid0, &status0, 0) == pid0);
+    n = read(err0_fd, buf, sizeof(buf) - 1);
+    buf[MAX(n, 0)] = 0;
+    close(err0_fd);
+    g_test_message("f0: %s\nf1: %s", buf, err1);
+    g_assert_false(g_spawn_check_wait_status(status0, NULL));
+    g_assert_false(g_spawn_check_wait_status(status1, NULL));
+    g_assert_nonnull(strstr(buf, "has a different aggregate configuration"));
+    g_assert_nonnull(strstr(err1, "has a different aggregate configuration"));
+}
+
+/* A peer that never comes up: start-up fails in time, naming it. */
+static void test_unreachable_peer(void)
+{
+    g_autofree char *args = g_strdup_printf(
+        "-machine aggregate,fragment=f1,connect-timeout=2 -m 64M -smp 2 "
+        "-object aggregate-fragment,id=f0,address=127.0.0.1:%d,cpus=0,"
+        "mem=32M -object aggregate-fragment,id=f1,address=127.0.0.1:%d,"
+        "cpus=1,mem=32M", free_port(), free_port());
+    g_autofree char *err = NULL;
+    int status = run_qemu(args, &err);
+
+    g_test_message("stderr: %s", err);
+    g_assert_false(g_spawn_check_wait_status(status, NULL));
+    g_assert_nonnull(strstr(err, "fragment f0 (tcp:127.0.0.1:"));
+    g_assert_nonnull(strstr(err, "did not come up in time"));
+}
+
+int main(int argc, char **argv)
+{
+    size_t i;
+    int ret;
+
+    g_test_init(&argc, &argv, NULL);
+    if (!qtest_has_machine("aggregate")) {
+        g_test_skip("machine aggregate is not built");
+        return g_test_run();
+    }
+    if (access("/dev/userfaultfd", R_OK | W_OK) && geteuid() != 0) {
+        g_test_skip("userfaultfd needs root here");
+        return g_test_run();
+    }
+    use_netns = netns_setup();
+    if (!use_netns) {
+        g_test_message("network namespaces unavailable: using loopback");
+        netns_teardown();
+        memset(&agg, 0, sizeof(agg));
+        loopback_setup();
+    }
+
+    for (i = 0; i < ARRAY_SIZE(refusals); i++) {
+        g_autofree char *path = g_strdup_printf("/aggregate/refuse/%s",
+                                                refusals[i].name);
+
+        qtest_add_data_func(path, &refusals[i], test_refusal);
+    }
+    qtest_add_func("/aggregate/refuse/config-mismatch", test_config_mismatch);
+    qtest_add_func("/aggregate/refuse/unreachable-peer",
+                   test_unreachable_peer);
+    qtest_add_func("/aggregate/dsm/read-after-remote-write",
+                   test_read_after_remote_write);
+    qtest_add_func("/aggregate/dsm/write-ping-pong", test_write_ping_pong);
+    qtest_add_func("/aggregate/dsm/false-sharing", test_false_sharing);
+    qtest_add_func("/aggregate/dsm/message-passing", test_message_passing);
+    qtest_add_func("/aggregate/dsm/page-boundary", test_page_boundary);
+    qtest_add_func("/aggregate/dsm/random", test_random);
+    qtest_add_func("/aggregate/dsm/peer-death", test_peer_death);
+
+    start_aggregate();
+    ret = g_test_run();
+    stop_aggregate();
+    return ret;
+}
