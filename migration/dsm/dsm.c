@@ -127,6 +127,11 @@ DSM *dsm_get_instance(void)
     return dsm_instance;
 }
 
+const char *dsm_get_fragment_id(DSM *dsm)
+{
+    return dsm->ids[dsm->self];
+}
+
 static uint32_t dsm_home_of(DSM *dsm, uint64_t page)
 {
     uint32_t i;

@@ -66,6 +66,9 @@ typedef struct DSMStats {
 
 void dsm_get_stats(DSM *dsm, DSMStats *stats);
 
+/* This fragment's id. */
+const char *dsm_get_fragment_id(DSM *dsm);
+
 /* The DSM of this process, or NULL when it is not an aggregate VM. */
 DSM *dsm_get_instance(void);
 

@@ -19,6 +19,8 @@
 #include <sys/wait.h>
 #include "libqtest.h"
 #include "qobject/qdict.h"
+#include "qobject/qlist.h"
+#include "qobject/qnum.h"
 #include "qemu/bswap.h"
 
 #define NR_FRAGS        3
@@ -346,6 +348,57 @@ static void test_random(void)
     }
 }
 
+/* query-dsm: per-fragment counters that add up across the aggregate. */
+static void test_query_dsm(void)
+{
+    uint64_t inv_sent = 0, inv_received = 0, supplied = 0, fetched = 0;
+    int i;
+
+    for (i = 0; i < NR_FRAGS; i++) {
+        QDict *rsp = qtest_qmp(agg.qts[i], "{ 'execute': 'query-dsm' }");
+        QDict *ret = qdict_get_qdict(rsp, "return");
+        g_autofree char *id = g_strdup_printf("f%d", i);
+        QListEntry *e;
+        uint64_t latencies = 0;
+
+        g_assert_nonnull(ret);
+        g_assert_cmpstr(qdict_get_str(ret, "fragment"), ==, id);
+        g_assert_cmpuint(qdict_get_int(ret, "pages"), ==,
+                         FRAG_MEM_MB * NR_FRAGS * 256);
+        g_assert_cmpuint(qdict_get_int(ret, "homed-pages"), ==,
+                         FRAG_MEM_MB * 256);
+        g_assert_cmpuint(qdict_get_int(ret, "resident-pages"), >, 0);
+        g_assert_cmpuint(qdict_get_int(ret, "bytes-in"), >, 0);
+        QLIST_FOREACH_ENTRY(qdict_get_qlist(ret, "fault-latency-us"), e) {
+            latencies += qnum_get_uint(qobject_to(QNum, qlist_entry_obj(e)));
+        }
+        g_assert_cmpuint(latencies, >=, qdict_get_int(ret, "read-faults") +
+                                        qdict_get_int(ret, "write-faults"));
+        inv_sent += qdict_get_int(ret, "invalidations-sent");
+        inv_received += qdict_get_int(ret, "invalidations-received");
+        supplied += qdict_get_int(ret, "pages-supplied");
+        fetched += qdict_get_int(ret, "remote-fetches");
+        qobject_unref(rsp);
+    }
+    /* Quiescent: every INV was carried out, every FWD's DATA arrived. */
+    g_assert_cmpuint(inv_sent, >, 0);
+    g_assert_cmpuint(inv_sent, ==, inv_received);
+    g_assert_cmpuint(supplied, ==, fetched);
+}
+
+/* The DSM owns guest RAM's userfaultfd: no migration, no snapshots. */
+static void test_migration_blocked(void)
+{
+    QDict *rsp = qtest_qmp(agg.qts[0], "{ 'execute': 'migrate', "
+                           "'arguments': { 'uri': 'exec:cat >/dev/null' } }");
+    QDict *err = qdict_get_qdict(rsp, "error");
+
+    g_assert_nonnull(err);
+    g_assert_nonnull(strstr(qdict_get_str(err, "desc"),
+                            "aggregate VMs cannot be migrated"));
+    qobject_unref(rsp);
+}
+
 /* Runs last: a dead fragment stops the VM on the others, loudly. */
 static void test_peer_death(void)
 {
@@ -405,6 +458,10 @@ static const Refusal refusals[] = {
       "-overcommit mem-lock=on "
       "-object aggregate-fragment,id=f0,address=127.0.0.1:1,cpus=0,mem=64M",
       "mem-lock=on is not supported" },
+    { "shared-ram", "-machine aggregate,fragment=f0,memory-backend=m -m 64M "
+      "-object memory-backend-ram,id=m,size=64M,share=on "
+      "-object aggregate-fragment,id=f0,address=127.0.0.1:1,cpus=0,mem=64M",
+      "shared guest RAM (share=on) is not supported" },
     { "bad-cpus", "-machine aggregate,fragment=f0 -m 64M "
       "-object aggregate-fragment,id=f0,address=127.0.0.1:1,cpus=x,mem=64M",
       "cpus='x' is not a list of vCPU indexes" },
@@ -533,6 +590,9 @@ int main(int argc, char **argv)
     qtest_add_func("/aggregate/dsm/message-passing", test_message_passing);
     qtest_add_func("/aggregate/dsm/page-boundary", test_page_boundary);
     qtest_add_func("/aggregate/dsm/random", test_random);
+    qtest_add_func("/aggregate/dsm/query-dsm", test_query_dsm);
+    qtest_add_func("/aggregate/dsm/migration-blocked",
+                   test_migration_blocked);
     qtest_add_func("/aggregate/dsm/peer-death", test_peer_death);
 
     start_aggregate();
