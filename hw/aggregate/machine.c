@@ -46,6 +46,7 @@ struct AggregateMachineState {
     char *fragment;                 /* this process's fragment id */
     uint32_t connect_timeout;       /* seconds to wait for the peers */
     Error *migration_blocker;
+    Notifier init_done;
     DSM *dsm;
 };
 
@@ -213,6 +214,37 @@ static void aggregate_config_hash(MachineState *ms, GPtrArray *frags,
     g_checksum_get_digest(sum, hash, &len);
 }
 
+/* Devices that discard guest RAM behind the DSM's back. */
+static const char *const aggregate_refused_devices[] = {
+    "virtio-balloon-device", "virtio-mem", "hv-balloon",
+};
+
+static int aggregate_find_refused_device(Object *obj, void *opaque)
+{
+    size_t i;
+
+    for (i = 0; i < ARRAY_SIZE(aggregate_refused_devices); i++) {
+        if (object_dynamic_cast(obj, aggregate_refused_devices[i])) {
+            *(const char **)opaque = aggregate_refused_devices[i];
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void aggregate_machine_init_done(Notifier *notifier, void *data)
+{
+    const char *type = NULL;
+
+    object_child_foreach_recursive(object_get_root(),
+                                   aggregate_find_refused_device, &type);
+    if (type) {
+        error_report("aggregate: device %s is not supported: it discards "
+                     "guest RAM behind the DSM", type);
+        exit(EXIT_FAILURE);
+    }
+}
+
 static bool aggregate_start_dsm(AggregateMachineState *ams, GPtrArray *frags,
                                 int self, Error **errp)
 {
@@ -252,6 +284,14 @@ static bool aggregate_start_dsm(AggregateMachineState *ams, GPtrArray *frags,
     if (migrate_add_blocker(&ams->migration_blocker, errp) < 0) {
         return false;
     }
+    /* Pinning devices (VFIO) keep DMA-ing into pages the DSM discards. */
+    if (ram_block_discard_require(true)) {
+        error_setg(errp, "aggregate: a device that pins guest RAM is "
+                   "present; the DSM cannot share such memory");
+        return false;
+    }
+    ams->init_done.notify = aggregate_machine_init_done;
+    qemu_add_machine_init_done_notifier(&ams->init_done);
     ams->dsm = dsm_start(&cfg, errp);
     return ams->dsm != NULL;
 }
