@@ -1,0 +1,152 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# aggvm: start the fragments of an aggregate machine on this host, each
+# in its own network namespace (joined by a bridge in a "switch"
+# namespace), and talk to them over qtest and QMP unix sockets.
+#
+# Copyright (c) 2026 The aggvm authors
+
+import json
+import os
+import socket
+import subprocess
+import tempfile
+import time
+
+
+def sh(*args):
+    subprocess.run(args, check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.PIPE)
+
+
+class Namespaces:
+    """n fragment namespaces 10.77.0.1..n on one bridge."""
+
+    def __init__(self, n, prefix='aggvm-%d' % os.getpid()):
+        self.prefix = prefix
+        self.switch = prefix + '-sw'
+        self.names = ['%s-f%d' % (prefix, i) for i in range(n)]
+        self.addrs = ['10.77.0.%d' % (i + 1) for i in range(n)]
+
+    def __enter__(self):
+        try:
+            sh('ip', 'netns', 'add', self.switch)
+            sh('ip', '-n', self.switch, 'link', 'add', 'br0', 'type',
+               'bridge')
+            sh('ip', '-n', self.switch, 'link', 'set', 'br0', 'up')
+            for i, ns in enumerate(self.names):
+                sh('ip', 'netns', 'add', ns)
+                sh('ip', '-n', ns, 'link', 'add', 'eth0', 'type', 'veth',
+                   'peer', 'name', 'p%d' % i, 'netns', self.switch)
+                sh('ip', '-n', self.switch, 'link', 'set', 'p%d' % i,
+                   'master', 'br0', 'up')
+                sh('ip', '-n', ns, 'addr', 'add', self.addrs[i] + '/24',
+                   'dev', 'eth0')
+                sh('ip', '-n', ns, 'link', 'set', 'eth0', 'up')
+                sh('ip', '-n', ns, 'link', 'set', 'lo', 'up')
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        for ns in self.names + [self.switch]:
+            subprocess.run(['ip', 'netns', 'del', ns],
+                           stderr=subprocess.DEVNULL)
+
+
+class Fragment:
+    """One QEMU process under -accel qtest, with qtest and QMP sockets."""
+
+    def __init__(self, qemu, args, netns, workdir, name):
+        self.name = name
+        self.qtest_path = os.path.join(workdir, name + '.qtest')
+        self.qmp_path = os.path.join(workdir, name + '.qmp')
+        self.log_path = os.path.join(workdir, name + '.log')
+        cmd = ['ip', 'netns', 'exec', netns] if netns else []
+        cmd += [qemu] + args + [
+            '-accel', 'qtest', '-display', 'none',
+            '-qtest', 'unix:%s,server=on,wait=off' % self.qtest_path,
+            '-qmp', 'unix:%s,server=on,wait=off' % self.qmp_path]
+        self.log = open(self.log_path, 'w')
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
+                                     stdout=self.log, stderr=self.log)
+        self.qtest = self._connect(self.qtest_path).makefile('rw')
+        self.qmp = self._connect(self.qmp_path).makefile('rw')
+        self.qmp.readline()
+        self.command('qmp_capabilities')
+
+    def _connect(self, path, timeout=10):
+        deadline = time.monotonic() + timeout
+        while True:
+            s = socket.socket(socket.AF_UNIX)
+            try:
+                s.connect(path)
+                return s
+            except OSError:
+                s.close()
+                if self.proc.poll() is not None or \
+                   time.monotonic() > deadline:
+                    raise RuntimeError('%s did not start: %s' %
+                                       (self.name, self.stderr()))
+                time.sleep(0.05)
+
+    def stderr(self):
+        with open(self.log_path) as f:
+            return f.read()
+
+    def qtest_cmd(self, line):
+        self.qtest.write(line + '\n')
+        self.qtest.flush()
+        while True:
+            reply = self.qtest.readline().strip()
+            if not reply:
+                raise RuntimeError('%s: qtest connection closed' % self.name)
+            if not reply.startswith('IRQ'):
+                break
+        if not reply.startswith('OK'):
+            raise RuntimeError('%s: %s -> %s' % (self.name, line, reply))
+        return reply
+
+    def readl(self, addr):
+        return int(self.qtest_cmd('readl 0x%x' % addr).split()[1], 16)
+
+    def writel(self, addr, value):
+        self.qtest_cmd('writel 0x%x 0x%x' % (addr, value))
+
+    def command(self, name, **args):
+        self.qmp.write(json.dumps({'execute': name, 'arguments': args}) +
+                       '\n')
+        self.qmp.flush()
+        while True:
+            rsp = json.loads(self.qmp.readline())
+            if 'return' in rsp or 'error' in rsp:
+                break
+        if 'error' in rsp:
+            raise RuntimeError('%s: %s: %s' % (self.name, name,
+                                               rsp['error']['desc']))
+        return rsp['return']
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+def aggregate_args(n, addrs, mem_mb, port=7000):
+    """Command line shared by every fragment, but for fragment=."""
+    args = ['-machine', 'aggregate,connect-timeout=30',
+            '-m', '%dM' % (mem_mb * n), '-smp', str(n), '-nodefaults']
+    for i in range(n):
+        args += ['-object', 'aggregate-fragment,id=f%d,address=%s:%d,'
+                 'cpus=%d,mem=%dM' % (i, addrs[i], port, i, mem_mb)]
+    return args
+
+
+def workdir():
+    return tempfile.TemporaryDirectory(prefix='aggvm-')
