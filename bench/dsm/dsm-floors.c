@@ -46,6 +46,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <linux/userfaultfd.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -64,6 +65,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -71,6 +73,7 @@
 #define DEFAULT_ITERATIONS      10000
 #define DEFAULT_WARMUP          1000
 #define DEFAULT_REGION_MIB      64
+#define DEFAULT_FRAG_MIB        256
 #define TCP_REQUEST_SIZE        64
 #define TCP_REPLY_SIZE          4096
 #define TCP_IO_TIMEOUT_S        10
@@ -78,16 +81,17 @@
 
 typedef struct BenchOptions {
     const char *mode;
-    const char *address;        /* HOST:PORT for the tcp modes */
+    const char *address;        /* HOST:PORT (tcp modes), DIR (dsm) */
     long iterations;            /* measured samples per figure */
     long warmup;                /* unmeasured samples before them */
     long region_mib;            /* uffd region size */
+    long frag_mib;              /* dsm: guest RAM homed on each fragment */
 } BenchOptions;
 
 typedef struct BenchMode {
     const char *name;
     const char *help;
-    bool needs_address;
+    const char *arg;            /* what the mode's argument is, or NULL */
     int (*run)(const BenchOptions *opts);
 } BenchMode;
 
@@ -1011,33 +1015,672 @@ static int mode_tcp_client(const BenchOptions *opts)
     return 0;
 }
 
+/* ---- dsm mode: the real DSM, driven over qtest ---- */
+
+/*
+ * bench/dsm/run starts three fragments f0, f1, f2 of one aggregate
+ * machine under -accel qtest, each in its own network namespace, with
+ * their qtest and QMP sockets in DIR (DIR/qtN.sock, DIR/qmpN.sock).
+ * This mode connects to all six and times guest RAM accesses made with
+ * qtest readl/writel.  QEMU serves such an access on its main thread
+ * with a plain load or store into guest RAM, so a page the fragment
+ * lacks faults into the DSM exactly as a vCPU access would, and the
+ * reply comes back once the page is installed.
+ *
+ * Each timed sample is one qtest command on a page chosen so that it
+ * takes exactly the path named by the figure (fresh pages: a fetched
+ * page stays cached).  A qtest command costs a unix-socket round trip
+ * and parsing on top of the fault, so the same commands on pages that
+ * are already present with the right rights are timed first
+ * (qtest_readl_hit, qtest_writel_hit); every latency figure is printed
+ * raw and, as NAME_net, minus that baseline's median.  query-dsm is read
+ * on every fragment after the warm-up and at the end of each timed phase:
+ * the fault counters must have moved by exactly the number of samples
+ * (or by 0 for a baseline), and the fault-latency histogram of the
+ * faulting fragment (in-QEMU, request sent to page installed) is printed
+ * as a cross-check.  Every value read is checked against the last value
+ * written, so the figures are also a coherence test.
+ *
+ * Guest-physical page p is homed on fragment p / pages_per_home; pages
+ * below DSM_FIRST_PAGE of each home are left alone (BIOS areas), as in
+ * tests/qtest/aggvm/aggregate-dsm-test.c.
+ */
+
+#define DSM_FRAGS               3
+#define DSM_FIRST_PAGE          0x200
+#define DSM_IO_TIMEOUT_S        30
+#define DSM_BATCH               64          /* pipelined untimed commands */
+#define DSM_SEQ_MIB             64
+#define DSM_LATENCY_BUCKETS     16
+#define DSM_LINE_MAX            65536
+
+enum { F0, F1, F2 };
+
+typedef enum DsmOp { DSM_READ, DSM_WRITE } DsmOp;
+
+/* A unix stream socket read line by line. */
+typedef struct LineConn {
+    int fd;
+    char what[32];
+    char buf[DSM_LINE_MAX];
+    size_t start, end;          /* unread bytes are buf[start, end) */
+} LineConn;
+
+/* The query-dsm counters this mode looks at. */
+typedef struct DsmCounters {
+    uint64_t read_faults;
+    uint64_t write_faults;
+    uint64_t remote_fetches;
+    uint64_t zero_fills;
+    uint64_t upgrades;
+    uint64_t inv_sent;
+    uint64_t inv_received;
+    uint64_t supplied;
+    uint64_t msgs_out;
+    uint64_t latency[DSM_LATENCY_BUCKETS];
+} DsmCounters;
+
+typedef struct DsmBench {
+    LineConn qt[DSM_FRAGS];
+    LineConn qmp[DSM_FRAGS];
+    uint64_t pages_per_home;
+    uint64_t next_page[DSM_FRAGS];  /* next fresh page of each home */
+    uint32_t *expect;               /* last value written, per page */
+    uint32_t generation;
+    long warmup;
+    long iterations;
+    double readl_hit_us;            /* baseline medians, for _net */
+    double writel_hit_us;
+} DsmBench;
+
+static void conn_open(LineConn *c, const char *path, const char *what)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    struct timeval tv = { .tv_sec = DSM_IO_TIMEOUT_S };
+
+    memset(c, 0, sizeof(*c));
+    snprintf(c->what, sizeof(c->what), "%s", what);
+    if (snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path) >=
+        (int)sizeof(sa.sun_path)) {
+        die("socket path too long: %s", path);
+    }
+    c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (c->fd < 0) {
+        die("socket: %s", strerror(errno));
+    }
+    if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        die("connect to %s (%s): %s", what, path, strerror(errno));
+    }
+    if (setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
+        setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0) {
+        die("setsockopt SO_RCVTIMEO/SO_SNDTIMEO: %s", strerror(errno));
+    }
+}
+
+/* The next line, without its end of line; valid until the next call. */
+static char *conn_line(LineConn *c)
+{
+    char *nl;
+    ssize_t r;
+
+    for (;;) {
+        nl = memchr(c->buf + c->start, '\n', c->end - c->start);
+        if (nl) {
+            char *line = c->buf + c->start;
+
+            c->start = nl + 1 - c->buf;
+            *nl = '\0';
+            if (nl > line && nl[-1] == '\r') {
+                nl[-1] = '\0';
+            }
+            return line;
+        }
+        if (c->start) {
+            memmove(c->buf, c->buf + c->start, c->end - c->start);
+            c->end -= c->start;
+            c->start = 0;
+        }
+        if (c->end == sizeof(c->buf)) {
+            die("%s: line longer than %d bytes", c->what, DSM_LINE_MAX);
+        }
+        r = read(c->fd, c->buf + c->end, sizeof(c->buf) - c->end);
+        if (r < 0 && errno == EINTR) {
+            continue;
+        }
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            die("%s: no answer within %d s", c->what, DSM_IO_TIMEOUT_S);
+        }
+        if (r <= 0) {
+            die("%s: %s", c->what, r ? strerror(errno) : "connection closed");
+        }
+        c->end += r;
+    }
+}
+
+static void conn_write(LineConn *c, const char *buf, size_t len)
+{
+    write_full(c->fd, buf, len, c->what);
+}
+
+/* ---- QMP: query-dsm, parsed just enough */
+
+static uint64_t json_uint(const char *json, const char *key, const char *who)
+{
+    char pat[64];
+    const char *p;
+
+    snprintf(pat, sizeof(pat), "\"%s\":", key);
+    p = strstr(json, pat);
+    if (!p) {
+        die("%s: query-dsm reply has no \"%s\": %.200s", who, key, json);
+    }
+    return strtoull(p + strlen(pat), NULL, 10);
+}
+
+static void json_latency(const char *json, uint64_t *buckets, const char *who)
+{
+    const char *p = strstr(json, "\"fault-latency-us\":");
+    char *end;
+    int i;
+
+    if (!p || !(p = strchr(p, '['))) {
+        die("%s: query-dsm reply has no fault-latency-us", who);
+    }
+    p++;
+    for (i = 0; i < DSM_LATENCY_BUCKETS; i++) {
+        buckets[i] = strtoull(p, &end, 10);
+        if (end == p) {
+            die("%s: fault-latency-us has fewer than %d buckets", who,
+                DSM_LATENCY_BUCKETS);
+        }
+        p = end + strspn(end, " ,");
+    }
+}
+
+/* Sends @cmd and returns the "return" line, skipping events. */
+static char *qmp_execute(LineConn *c, const char *cmd)
+{
+    char *line;
+
+    conn_write(c, cmd, strlen(cmd));
+    for (;;) {
+        line = conn_line(c);
+        if (strstr(line, "\"event\"")) {
+            continue;
+        }
+        if (strncmp(line, "{\"return\"", 9)) {
+            die("%s: %s: %.300s", c->what, cmd, line);
+        }
+        return line;
+    }
+}
+
+static void qmp_open(LineConn *c, const char *path, const char *what)
+{
+    conn_open(c, path, what);
+    if (!strstr(conn_line(c), "\"QMP\"")) {
+        die("%s: no QMP greeting", what);
+    }
+    qmp_execute(c, "{\"execute\": \"qmp_capabilities\"}\n");
+}
+
+static void dsm_query(DsmBench *d, int f, DsmCounters *st)
+{
+    const char *who = d->qmp[f].what;
+    char *r = qmp_execute(&d->qmp[f], "{\"execute\": \"query-dsm\"}\n");
+
+    st->read_faults = json_uint(r, "read-faults", who);
+    st->write_faults = json_uint(r, "write-faults", who);
+    st->remote_fetches = json_uint(r, "remote-fetches", who);
+    st->zero_fills = json_uint(r, "zero-fills", who);
+    st->upgrades = json_uint(r, "upgrades", who);
+    st->inv_sent = json_uint(r, "invalidations-sent", who);
+    st->inv_received = json_uint(r, "invalidations-received", who);
+    st->supplied = json_uint(r, "pages-supplied", who);
+    st->msgs_out = json_uint(r, "messages-out", who);
+    json_latency(r, st->latency, who);
+}
+
+static void dsm_query_all(DsmBench *d, DsmCounters *st)
+{
+    int f;
+
+    for (f = 0; f < DSM_FRAGS; f++) {
+        dsm_query(d, f, &st[f]);
+    }
+}
+
+/* "[lo,hi)" of histogram bucket @i, in microseconds. */
+static void bucket_name(int i, char *buf, size_t size)
+{
+    unsigned lo = 1u << (i & 31), hi = (1u << ((i + 1) & 31)) - 1;
+
+    if (i == 0) {
+        snprintf(buf, size, "0-1");
+    } else if (i == DSM_LATENCY_BUCKETS - 1) {
+        snprintf(buf, size, "%u+", lo);
+    } else {
+        snprintf(buf, size, "%u-%u", lo, hi);
+    }
+}
+
+/*
+ * Prints what query-dsm says happened between @a and @b: the faulting
+ * fragment @f's counters and latency histogram, and the aggregate's
+ * invalidations and supplies.  @want_faults is how many faults of kind
+ * @op @f must have taken (0 for a baseline); a mismatch means a sample
+ * did not take the path its figure names, and is flagged.
+ */
+static void dsm_cross_check(const char *name, int f, DsmOp op,
+                            const DsmCounters *a, const DsmCounters *b,
+                            uint64_t want_faults)
+{
+    uint64_t hist[DSM_LATENCY_BUCKETS], total = 0, cum = 0;
+    uint64_t inv_sent = 0, inv_recv = 0, supplied = 0;
+    uint64_t rf = b[f].read_faults - a[f].read_faults;
+    uint64_t wf = b[f].write_faults - a[f].write_faults;
+    uint64_t faults = op == DSM_READ ? rf : wf;
+    uint64_t other = op == DSM_READ ? wf : rf;
+    char bname[32], line[1024];
+    int i, median = -1, len = 0;
+
+    for (i = 0; i < DSM_FRAGS; i++) {
+        inv_sent += b[i].inv_sent - a[i].inv_sent;
+        inv_recv += b[i].inv_received - a[i].inv_received;
+        supplied += b[i].supplied - a[i].supplied;
+    }
+    for (i = 0; i < DSM_LATENCY_BUCKETS; i++) {
+        hist[i] = b[f].latency[i] - a[f].latency[i];
+        total += hist[i];
+    }
+    line[0] = '\0';
+    for (i = 0; i < DSM_LATENCY_BUCKETS; i++) {
+        cum += hist[i];
+        if (median < 0 && total && cum * 2 >= total) {
+            median = i;
+        }
+        if (hist[i] && len < (int)sizeof(line) - 64) {
+            bucket_name(i, bname, sizeof(bname));
+            len += snprintf(line + len, sizeof(line) - len, " %s:%llu",
+                            bname, (unsigned long long)hist[i]);
+        }
+    }
+    printf("# qmp %s: f%d read-faults+%llu write-faults+%llu "
+           "remote-fetches+%llu upgrades+%llu; all fragments "
+           "invalidations-sent+%llu invalidations-received+%llu "
+           "pages-supplied+%llu; check=%s\n", name, f,
+           (unsigned long long)rf, (unsigned long long)wf,
+           (unsigned long long)(b[f].remote_fetches - a[f].remote_fetches),
+           (unsigned long long)(b[f].upgrades - a[f].upgrades),
+           (unsigned long long)inv_sent, (unsigned long long)inv_recv,
+           (unsigned long long)supplied,
+           faults == want_faults && other == 0 ? "ok" : "MISMATCH");
+    if (total) {
+        bucket_name(median, bname, sizeof(bname));
+        printf("# qmp %s: f%d in-QEMU fault-latency-us histogram%s; "
+               "median in %s us\n", name, f, line, bname);
+    }
+    fflush(stdout);
+}
+
+/* ---- qtest commands */
+
+static uint64_t dsm_gpa(uint64_t page)
+{
+    return page * BENCH_PAGE_SIZE;
+}
+
+/* A value not yet seen in guest RAM, never 0 (never-written pages). */
+static uint32_t dsm_next_value(DsmBench *d, uint64_t page)
+{
+    return (uint32_t)(page << 12) ^ (++d->generation) ^ 0x80000000u;
+}
+
+static int dsm_format(DsmBench *d, DsmOp op, uint64_t page, char *buf,
+                      size_t size)
+{
+    if (op == DSM_READ) {
+        return snprintf(buf, size, "readl 0x%llx\n",
+                        (unsigned long long)dsm_gpa(page));
+    }
+    d->expect[page] = dsm_next_value(d, page);
+    return snprintf(buf, size, "writel 0x%llx 0x%x\n",
+                    (unsigned long long)dsm_gpa(page), d->expect[page]);
+}
+
+static void dsm_check_reply(DsmBench *d, int f, DsmOp op, uint64_t page,
+                            const char *reply)
+{
+    unsigned long long v;
+
+    if (op == DSM_WRITE) {
+        if (strcmp(reply, "OK")) {
+            die("f%d: writel page 0x%llx: '%s', expected 'OK'", f,
+                (unsigned long long)page, reply);
+        }
+        return;
+    }
+    if (sscanf(reply, "OK 0x%llx", &v) != 1) {
+        die("f%d: readl page 0x%llx: '%s', expected 'OK 0x...'", f,
+            (unsigned long long)page, reply);
+    }
+    if (v != d->expect[page]) {
+        die("f%d: readl page 0x%llx returned 0x%llx, expected 0x%x (the "
+            "last value written): the DSM is not coherent", f,
+            (unsigned long long)page, v, d->expect[page]);
+    }
+}
+
+/* One command on fragment @f, timed from the write to the reply. */
+static uint64_t dsm_timed_op(DsmBench *d, int f, DsmOp op, uint64_t page)
+{
+    char cmd[64];
+    int len = dsm_format(d, op, page, cmd, sizeof(cmd));
+    uint64_t t0 = now_ns();
+    char *reply;
+
+    conn_write(&d->qt[f], cmd, len);
+    reply = conn_line(&d->qt[f]);
+    t0 = now_ns() - t0;
+    dsm_check_reply(d, f, op, page, reply);
+    return t0;
+}
+
+/* @n untimed commands on @f, DSM_BATCH in flight at a time. */
+static void dsm_ops(DsmBench *d, int f, DsmOp op, const uint64_t *pages,
+                    size_t n)
+{
+    char buf[DSM_BATCH * 64];
+    size_t i, j, k;
+    int len;
+
+    for (i = 0; i < n; i += k) {
+        k = n - i < DSM_BATCH ? n - i : DSM_BATCH;
+        for (j = 0, len = 0; j < k; j++) {
+            len += dsm_format(d, op, pages[i + j], buf + len,
+                              sizeof(buf) - len);
+        }
+        conn_write(&d->qt[f], buf, len);
+        for (j = 0; j < k; j++) {
+            dsm_check_reply(d, f, op, pages[i + j], conn_line(&d->qt[f]));
+        }
+    }
+}
+
+/* @n consecutive fresh pages homed on fragment @home. */
+static uint64_t *dsm_fresh_pages(DsmBench *d, int home, size_t n)
+{
+    uint64_t *pages = calloc(n, sizeof(*pages));
+    uint64_t end = (home + 1) * d->pages_per_home;
+    size_t i;
+
+    if (!pages) {
+        die("out of memory for %zu pages", n);
+    }
+    if (d->next_page[home] + n > end) {
+        die("home f%d has no %zu fresh pages left: lower --iterations or "
+            "raise --frag-mib", home, n);
+    }
+    for (i = 0; i < n; i++) {
+        pages[i] = d->next_page[home]++;
+    }
+    return pages;
+}
+
+/*
+ * Times one @op per page on fragment @f; the first d->warmup are not
+ * counted.  query-dsm is read after the warm-up and at the end; @f
+ * must have taken one fault per counted sample (@faults) or none.
+ */
+static void dsm_timed_phase(DsmBench *d, const char *name, int f, DsmOp op,
+                            const uint64_t *pages, bool faults, Samples *s)
+{
+    DsmCounters before[DSM_FRAGS], after[DSM_FRAGS];
+    long i, total = d->warmup + d->iterations;
+
+    samples_init(s, d->iterations);
+    for (i = 0; i < total; i++) {
+        if (i == d->warmup) {
+            dsm_query_all(d, before);
+        }
+        samples_add(s, i, d->warmup, dsm_timed_op(d, f, op, pages[i]));
+    }
+    dsm_query_all(d, after);
+    dsm_cross_check(name, f, op, before, after, faults ? d->iterations : 0);
+}
+
+/* The raw figure, then the same minus the qtest baseline's median. */
+static void dsm_report(const char *name, Samples *s, double baseline_us)
+{
+    uint64_t base_ns = (uint64_t)(baseline_us * 1000.0);
+    char net[96];
+    size_t i;
+
+    report_figure("dsm", name, s);
+    for (i = 0; i < s->n; i++) {
+        s->ns[i] = s->ns[i] > base_ns ? s->ns[i] - base_ns : 0;
+    }
+    snprintf(net, sizeof(net), "%s_net", name);
+    report_figure("dsm", net, s);
+}
+
+static double median_us(Samples *s)
+{
+    qsort(s->ns, s->n, sizeof(*s->ns), cmp_u64);
+    return percentile_us(s, 50);
+}
+
+/* qtest readl/writel on pages present here with the rights they need. */
+static void dsm_baselines(DsmBench *d)
+{
+    size_t n = d->warmup + d->iterations;
+    uint64_t *pages = dsm_fresh_pages(d, F1, n);
+    Samples s;
+
+    printf("# qtest baselines: f1 accesses pages homed on f1 that it "
+           "holds Exclusive: no fault, only the qtest round trip\n");
+    dsm_ops(d, F1, DSM_WRITE, pages, n);
+    dsm_timed_phase(d, "qtest_readl_hit", F1, DSM_READ, pages, false, &s);
+    d->readl_hit_us = median_us(&s);
+    report_figure("dsm", "qtest_readl_hit", &s);
+    samples_free(&s);
+    dsm_timed_phase(d, "qtest_writel_hit", F1, DSM_WRITE, pages, false, &s);
+    d->writel_hit_us = median_us(&s);
+    report_figure("dsm", "qtest_writel_hit", &s);
+    samples_free(&s);
+    free(pages);
+}
+
+/*
+ * Remote read fault on f1 of a page f0 wrote (Exclusive at f0).
+ * @home f0: REQ f1->f0, FWD f0->f0 (self link), DATA f0->f1.
+ * @home f2: REQ f1->f2, FWD f2->f0, DATA f0->f1.
+ */
+static void dsm_remote_read(DsmBench *d, int home, const char *name)
+{
+    size_t n = d->warmup + d->iterations;
+    uint64_t *pages = dsm_fresh_pages(d, home, n);
+    Samples s;
+
+    printf("# %s: f0 wrote each page (Exclusive at f0), home f%d, f1 "
+           "reads it once: REQ f1->f%d, FWD f%d->f0%s, DATA(S) f0->f1\n",
+           name, home, home, home, home == F0 ? " (self link)" : "");
+    dsm_ops(d, F0, DSM_WRITE, pages, n);
+    dsm_timed_phase(d, name, F1, DSM_READ, pages, true, &s);
+    dsm_report(name, &s, d->readl_hit_us);
+    samples_free(&s);
+    free(pages);
+}
+
+/*
+ * Write fault on f1, pages homed on f0.  Set-up: f2 writes (Exclusive
+ * at f2), then each fragment of @readers reads; @name then writes on f1.
+ */
+static void dsm_write_fault(DsmBench *d, const char *name,
+                            const int *readers, int nr_readers,
+                            const char *path)
+{
+    size_t n = d->warmup + d->iterations;
+    uint64_t *pages = dsm_fresh_pages(d, F0, n);
+    Samples s;
+    int i;
+
+    printf("# %s: home f0, f2 wrote each page", name);
+    for (i = 0; i < nr_readers; i++) {
+        printf(", then f%d read it", readers[i]);
+    }
+    printf("; f1 writes it once: %s\n", path);
+    dsm_ops(d, F2, DSM_WRITE, pages, n);
+    for (i = 0; i < nr_readers; i++) {
+        dsm_ops(d, readers[i], DSM_READ, pages, n);
+    }
+    dsm_timed_phase(d, name, F1, DSM_WRITE, pages, true, &s);
+    dsm_report(name, &s, d->writel_hit_us);
+    samples_free(&s);
+    free(pages);
+}
+
+/* Pipelined readl of every page of @pages on f1: seconds taken. */
+static double dsm_seq_pass(DsmBench *d, const uint64_t *pages, size_t n)
+{
+    uint64_t t0 = now_ns();
+
+    dsm_ops(d, F1, DSM_READ, pages, n);
+    return (now_ns() - t0) / 1e9;
+}
+
+/*
+ * f1 reads a 64 MiB run of consecutive pages f0 wrote (home f0), one
+ * readl per page, DSM_BATCH commands in flight: the DSM fetches one page
+ * at a time, as one vCPU touching memory would.  The same pass again,
+ * on pages now present, is the qtest cost of it.
+ */
+static void dsm_sequential(DsmBench *d)
+{
+    size_t n = (size_t)DSM_SEQ_MIB << 20 >> 12;
+    uint64_t *pages = dsm_fresh_pages(d, F0, n);
+    DsmCounters before[DSM_FRAGS], after[DSM_FRAGS];
+    double fetch_s, base_s, net_us;
+
+    printf("# seq_fetch: f0 wrote %d MiB of consecutive pages homed on f0; "
+           "f1 reads each once with readl, %d commands in flight\n",
+           DSM_SEQ_MIB, DSM_BATCH);
+    dsm_ops(d, F0, DSM_WRITE, pages, n);
+    dsm_query_all(d, before);
+    fetch_s = dsm_seq_pass(d, pages, n);
+    dsm_query_all(d, after);
+    dsm_cross_check("seq_fetch", F1, DSM_READ, before, after, n);
+    dsm_query_all(d, before);
+    base_s = dsm_seq_pass(d, pages, n);
+    dsm_query_all(d, after);
+    dsm_cross_check("seq_qtest_hit", F1, DSM_READ, before, after, 0);
+    net_us = (fetch_s - base_s) * 1e6 / n;
+    printf("dsm seq_fetch pages_per_s=%.0f mib_per_s=%.1f us_per_page=%.1f "
+           "n=%zu\n", n / fetch_s, DSM_SEQ_MIB / fetch_s, fetch_s * 1e6 / n,
+           n);
+    printf("dsm seq_qtest_hit pages_per_s=%.0f us_per_page=%.1f n=%zu\n",
+           n / base_s, base_s * 1e6 / n, n);
+    printf("dsm seq_fetch_net pages_per_s=%.0f us_per_page=%.1f n=%zu\n",
+           net_us > 0 ? 1e6 / net_us : 0, net_us, n);
+    fflush(stdout);
+    free(pages);
+}
+
+static void dsm_connect(DsmBench *d, const BenchOptions *opts)
+{
+    char path[PATH_MAX], what[32];
+    int f;
+
+    memset(d, 0, sizeof(*d));
+    if (opts->warmup < 1) {
+        die("dsm mode needs --warmup of at least 1");
+    }
+    d->warmup = opts->warmup;
+    d->iterations = opts->iterations;
+    d->pages_per_home = (uint64_t)opts->frag_mib << 20 >> 12;
+    d->expect = calloc(d->pages_per_home * DSM_FRAGS, sizeof(*d->expect));
+    if (!d->expect) {
+        die("out of memory");
+    }
+    for (f = 0; f < DSM_FRAGS; f++) {
+        d->next_page[f] = f * d->pages_per_home + DSM_FIRST_PAGE;
+        snprintf(path, sizeof(path), "%s/qt%d.sock", opts->address, f);
+        snprintf(what, sizeof(what), "f%d qtest", f);
+        conn_open(&d->qt[f], path, what);
+        snprintf(path, sizeof(path), "%s/qmp%d.sock", opts->address, f);
+        snprintf(what, sizeof(what), "f%d qmp", f);
+        qmp_open(&d->qmp[f], path, what);
+    }
+}
+
+static int mode_dsm(const BenchOptions *opts)
+{
+    static const int read_f1[] = { F1 };
+    static const int read_f1_f0[] = { F1, F0 };
+    static const int read_f0[] = { F0 };
+    DsmBench d;
+    int f;
+
+    dsm_connect(&d, opts);
+    printf("# dsm: fragments f0 f1 f2, %ld MiB homed on each, qtest "
+           "readl/writel, warmup=%ld iterations=%ld per figure\n",
+           opts->frag_mib, opts->warmup, opts->iterations);
+    dsm_baselines(&d);
+    dsm_remote_read(&d, F0, "remote_read_fault_home_is_owner");
+    dsm_remote_read(&d, F2, "remote_read_fault_home_third");
+    dsm_write_fault(&d, "write_fault_upgrade_1_sharer", read_f1, 1,
+                    "f1 holds it Shared, f2 is the 1 other sharer: REQ(W) "
+                    "f1->f0, INV f0->f2, ACK f2->f0, GRANT(E) f0->f1");
+    dsm_write_fault(&d, "write_fault_upgrade_2_sharers", read_f1_f0, 2,
+                    "f1 holds it Shared, f0 and f2 are the 2 other "
+                    "sharers: REQ(W) f1->f0, INV f0->f0 (self link) and "
+                    "INV f0->f2, both ACKs, GRANT(E) f0->f1");
+    dsm_write_fault(&d, "write_fault_miss_2_sharers", read_f0, 1,
+                    "f1 holds nothing, f0 and f2 hold it Shared: REQ(W) "
+                    "f1->f0, INV f0->f2, ACK f2->f0, FWD(W) f0->f0 (self "
+                    "link), DATA(E) f0->f1");
+    dsm_sequential(&d);
+    for (f = 0; f < DSM_FRAGS; f++) {
+        close(d.qt[f].fd);
+        close(d.qmp[f].fd);
+    }
+    free(d.expect);
+    return 0;
+}
+
 /* ---- command line ---- */
 
 static const BenchMode bench_modes[] = {
     { "uffd", "userfaultfd fault round trips, local handler thread",
-      false, mode_uffd },
+      NULL, mode_uffd },
     { "tcp-server", "answer 64-byte requests with 4096 bytes, one client",
-      true, mode_tcp_server },
+      "HOST:PORT", mode_tcp_server },
     { "tcp-client", "time 64-byte/4096-byte round trips to tcp-server",
-      true, mode_tcp_client },
-    /* "dsm": remote faults through the aggvm DSM, once it exists. */
+      "HOST:PORT", mode_tcp_client },
+    { "dsm", "faults through the aggvm DSM of 3 fragments whose qtest\n"
+      "              and QMP sockets are DIR/qtN.sock, DIR/qmpN.sock (N=0..2)",
+      "DIR", mode_dsm },
 };
 
 static void usage(FILE *f)
 {
     size_t i;
 
-    fprintf(f, "usage: dsm-floors MODE [HOST:PORT] [options]\n\nmodes:\n");
+    fprintf(f, "usage: dsm-floors MODE [HOST:PORT|DIR] [options]\n\n"
+            "modes:\n");
     for (i = 0; i < sizeof(bench_modes) / sizeof(bench_modes[0]); i++) {
-        fprintf(f, "  %-11s %s%s\n", bench_modes[i].name,
-                bench_modes[i].needs_address ? "HOST:PORT: " : "",
-                bench_modes[i].help);
+        fprintf(f, "  %-11s %s%s%s\n", bench_modes[i].name,
+                bench_modes[i].arg ? bench_modes[i].arg : "",
+                bench_modes[i].arg ? ": " : "", bench_modes[i].help);
     }
     fprintf(f, "\noptions:\n"
             "  --iterations N  measured samples per figure (default %d)\n"
             "  --warmup N      unmeasured samples first (default %d)\n"
-            "  --region-mib M  uffd region size (default %d)\n",
-            DEFAULT_ITERATIONS, DEFAULT_WARMUP, DEFAULT_REGION_MIB);
+            "  --region-mib M  uffd region size (default %d)\n"
+            "  --frag-mib M    dsm: guest RAM per fragment, its mem= "
+            "(default %d)\n",
+            DEFAULT_ITERATIONS, DEFAULT_WARMUP, DEFAULT_REGION_MIB,
+            DEFAULT_FRAG_MIB);
 }
 
 static long parse_count(const char *arg, const char *what, long min)
@@ -1059,6 +1702,7 @@ static void parse_options(int argc, char **argv, BenchOptions *opts)
         { "iterations", required_argument, NULL, 'n' },
         { "warmup", required_argument, NULL, 'w' },
         { "region-mib", required_argument, NULL, 'r' },
+        { "frag-mib", required_argument, NULL, 'f' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -1074,6 +1718,9 @@ static void parse_options(int argc, char **argv, BenchOptions *opts)
             break;
         case 'r':
             opts->region_mib = parse_count(optarg, "--region-mib", 1);
+            break;
+        case 'f':
+            opts->frag_mib = parse_count(optarg, "--frag-mib", 4);
             break;
         case 'h':
             usage(stdout);
@@ -1103,6 +1750,7 @@ int main(int argc, char **argv)
         .iterations = DEFAULT_ITERATIONS,
         .warmup = DEFAULT_WARMUP,
         .region_mib = DEFAULT_REGION_MIB,
+        .frag_mib = DEFAULT_FRAG_MIB,
     };
     const BenchMode *mode;
 
@@ -1112,10 +1760,10 @@ int main(int argc, char **argv)
         exit(2);
     }
     mode = find_mode(argv[optind++]);
-    if (mode->needs_address && optind >= argc) {
-        die("mode %s needs HOST:PORT", mode->name);
+    if (mode->arg && optind >= argc) {
+        die("mode %s needs %s", mode->name, mode->arg);
     }
-    if (mode->needs_address) {
+    if (mode->arg) {
         opts.address = argv[optind++];
     }
     if (optind < argc) {

@@ -406,11 +406,10 @@ static bool dsm_handle_home(DSM *dsm, uint32_t from, const DSMMsg *msg,
 }
 
 /* Link receive callback: never blocks (see link.h). */
-static void dsm_recv(void *opaque, uint32_t from, const DSMMsg *msg)
+static bool dsm_recv(void *opaque, uint32_t from, const DSMMsg *msg,
+                     Error **errp)
 {
     DSM *dsm = opaque;
-    Error *err = NULL;
-    bool ok;
 
     trace_dsm_recv(dsm->ids[from], dsm_msg_type_name(msg->type), msg->page,
                    msg->tid);
@@ -418,28 +417,19 @@ static void dsm_recv(void *opaque, uint32_t from, const DSMMsg *msg)
     case DSM_MSG_REQ:
     case DSM_MSG_ACK:
     case DSM_MSG_DONE:
-        ok = dsm_handle_home(dsm, from, msg, &err);
-        break;
+        return dsm_handle_home(dsm, from, msg, errp);
     case DSM_MSG_INV:
-        ok = dsm_handle_inv(dsm, from, msg, &err);
-        break;
+        return dsm_handle_inv(dsm, from, msg, errp);
     case DSM_MSG_FWD:
-        ok = dsm_handle_fwd(dsm, msg, &err);
-        break;
+        return dsm_handle_fwd(dsm, msg, errp);
     case DSM_MSG_DATA:
-        ok = dsm_handle_data(dsm, msg, &err);
-        break;
+        return dsm_handle_data(dsm, msg, errp);
     case DSM_MSG_GRANT:
-        ok = dsm_handle_grant(dsm, msg, &err);
-        break;
+        return dsm_handle_grant(dsm, msg, errp);
     default:
-        error_setg(&err, "message %s is not handled by the DSM",
+        error_setg(errp, "message %s is not handled by the DSM",
                    dsm_msg_type_name(msg->type));
-        ok = false;
-    }
-    if (!ok) {
-        error_prepend(&err, "protocol violation: ");
-        dsm_peer_failed(dsm, from, err);
+        return false;
     }
 }
 

@@ -221,7 +221,11 @@ static void *link_self_thread(void *opaque)
             error_report_err(err);
             abort();
         }
-        links->cfg.recv(links->cfg.opaque, link->peer, &msg);
+        if (!links->cfg.recv(links->cfg.opaque, link->peer, &msg, &err)) {
+            g_byte_array_unref(bytes);
+            link_fail(link, err);
+            break;
+        }
         g_byte_array_unref(bytes);
     }
     rcu_unregister_thread();
@@ -294,7 +298,12 @@ static void *link_rx_thread(void *opaque)
             link_fail(link, err);
             break;
         }
-        links->cfg.recv(links->cfg.opaque, link->peer, &msg);
+        if (!links->cfg.recv(links->cfg.opaque, link->peer, &msg, &err)) {
+            error_prepend(&err, "fragment %s broke the protocol: ",
+                          peer_id(links, link->peer));
+            link_fail(link, err);
+            break;
+        }
     }
     rcu_unregister_thread();
     return NULL;

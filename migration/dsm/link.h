@@ -20,8 +20,10 @@ typedef struct DSMLinks DSMLinks;
 /*
  * Called on a link's receive thread for every validated message, in
  * link order.  It must not block: no BQL, no waiting on a peer.
+ * Returning false (a protocol violation, in @errp) closes the link.
  */
-typedef void DSMLinkRecvFn(void *opaque, uint32_t from, const DSMMsg *msg);
+typedef bool DSMLinkRecvFn(void *opaque, uint32_t from, const DSMMsg *msg,
+                           Error **errp);
 
 /*
  * Called once, on the receive thread, when the link to @peer fails

@@ -563,6 +563,139 @@ static void test_unreachable_peer(void)
     g_assert_nonnull(strstr(err, "did not come up in time"));
 }
 
+/*
+ * A hostile peer: the test itself plays fragment f1 of a 2-fragment
+ * aggregate, completes a valid handshake with f0, then sends one bad
+ * message.  f0 must close the link, stop the VM and leave guest memory
+ * as it was.
+ */
+typedef struct BadMessage {
+    const char *name;
+    uint8_t bytes[32];
+    size_t len;
+} BadMessage;
+
+#define HDR(type_hi, type_lo, len) \
+    0x41, 0x47, 0x47, 0x31, 0x00, 0x01, type_hi, type_lo, \
+    0x00, 0x00, 0x00, len, 0x00, 0x00, 0x00, 0x07
+
+/* Pages of the hostile test: f0 homes 0..16383 and has written one. */
+#define HOSTILE_PAGE    0x300
+
+static const BadMessage bad_messages[] = {
+    { "bad-magic", { 0x41, 0x47, 0x47, 0x32, 0x00, 0x01, 0x01, 0x01,
+                     0, 0, 0, 12, 0, 0, 0, 7 }, 16 },
+    { "wrong-version", { 0x41, 0x47, 0x47, 0x31, 0x00, 0x09, 0x01, 0x01,
+                         0, 0, 0, 12, 0, 0, 0, 7 }, 16 },
+    { "unknown-type", { HDR(0x01, 0x7f, 12) }, 16 },
+    { "oversized", { 0x41, 0x47, 0x47, 0x31, 0x00, 0x01, 0x01, 0x01,
+                     0x00, 0x10, 0x00, 0x00, 0, 0, 0, 7 }, 16 },
+    { "truncated", { HDR(0x01, 0x01, 12), 0x00, 0x00 }, 18 },
+    { "page-out-of-range", { HDR(0x01, 0x01, 12),
+                             0, 0, 0, 0, 0, 0x10, 0, 0, 0, 0, 0, 0 }, 28 },
+    /* Well-formed, but DATA(E) for a page f0 never asked for. */
+    { "unsolicited-data", { HDR(0x01, 0x05, 16),
+                            0, 0, 0, 0, 0, 0, 0x03, 0x00, 0, 0, 0, 1,
+                            1, 1, 0, 0 }, 32 },
+};
+
+static void hostile_hash(uint8_t *hash, int p0, int p1)
+{
+    g_autoptr(GChecksum) sum = g_checksum_new(G_CHECKSUM_SHA256);
+    g_autofree char *text = g_strdup_printf(
+        "aggvm-config-v1 ram=%d cpus=2 maxcpus=2\n"
+        "fragment id=f0 address=127.0.0.1:%d cpus=0 mem=%d\n"
+        "fragment id=f1 address=127.0.0.1:%d cpus=1 mem=%d\n",
+        128 << 20, p0, 64 << 20, p1, 64 << 20);
+    gsize len = 32;
+
+    g_checksum_update(sum, (const guchar *)text, -1);
+    g_checksum_get_digest(sum, hash, &len);
+}
+
+static int hostile_connect(int port)
+{
+    struct sockaddr_in sa = { .sin_family = AF_INET,
+                              .sin_port = htons(port) };
+    int tries, fd;
+
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    for (tries = 0; tries < 100; tries++) {
+        fd = socket(AF_INET, SOCK_STREAM, 0);
+        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+            return fd;
+        }
+        close(fd);
+        g_usleep(50 * 1000);
+    }
+    g_assert_not_reached();
+}
+
+static void hostile_send_hello(int fd, int p0, int p1)
+{
+    uint8_t msg[16 + 48] = { HDR(0x00, 0x01, 48) };
+
+    msg[19] = 1;                                /* fragment f1 */
+    msg[23] = 1;                                /* version 1 */
+    hostile_hash(msg + 24, p0, p1);
+    stq_be_p(msg + 56, 32768);                  /* 128 MiB of pages */
+    g_assert_cmpint(write(fd, msg, sizeof(msg)), ==, sizeof(msg));
+}
+
+/* Wait (bounded) for f0 to close its end of the link. */
+static void hostile_wait_closed(int fd)
+{
+    uint8_t buf[256];
+    struct timeval tv = { .tv_sec = 10 };
+    ssize_t n;
+
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    do {
+        n = read(fd, buf, sizeof(buf));         /* f0's HELLO, then EOF */
+    } while (n > 0);
+    g_assert_cmpint(n, ==, 0);
+}
+
+static void test_hostile_peer(const void *opaque)
+{
+    const BadMessage *bad = opaque;
+    int p0 = free_port(), p1 = free_port();
+    uint64_t a = (uint64_t)HOSTILE_PAGE * PAGE;
+    g_autofree char *args = g_strdup_printf(
+        "-machine aggregate,fragment=f0,connect-timeout=20 -m 128M -smp 2 "
+        "-nodefaults -object aggregate-fragment,id=f0,"
+        "address=127.0.0.1:%d,cpus=0,mem=64M -object aggregate-fragment,"
+        "id=f1,address=127.0.0.1:%d,cpus=1,mem=64M", p0, p1);
+    QTestState *qts = qtest_init(args);
+    int fd = hostile_connect(p0);
+    QDict *rsp;
+    int tries;
+
+    hostile_send_hello(fd, p0, p1);
+    qtest_writel(qts, a, 0x600df00d);           /* f0 holds it Exclusive */
+    g_assert_cmpint(write(fd, bad->bytes, bad->len), ==, bad->len);
+    if (!strcmp(bad->name, "truncated")) {
+        shutdown(fd, SHUT_WR);
+    }
+    hostile_wait_closed(fd);
+    close(fd);
+    for (tries = 0; tries < 100; tries++) {
+        bool stopped;
+
+        rsp = qtest_qmp(qts, "{ 'execute': 'query-status' }");
+        stopped = !strcmp(qdict_get_str(qdict_get_qdict(rsp, "return"),
+                                        "status"), "internal-error");
+        qobject_unref(rsp);
+        if (stopped) {
+            break;
+        }
+        g_usleep(100 * 1000);
+    }
+    g_assert_cmpint(tries, <, 100);
+    g_assert_cmphex(qtest_readl(qts, a), ==, 0x600df00d);
+    qtest_quit(qts);
+}
+
 int main(int argc, char **argv)
 {
     size_t i;
@@ -594,6 +727,12 @@ int main(int argc, char **argv)
     qtest_add_func("/aggregate/refuse/config-mismatch", test_config_mismatch);
     qtest_add_func("/aggregate/refuse/unreachable-peer",
                    test_unreachable_peer);
+    for (i = 0; i < ARRAY_SIZE(bad_messages); i++) {
+        g_autofree char *path = g_strdup_printf("/aggregate/hostile-peer/%s",
+                                                bad_messages[i].name);
+
+        qtest_add_data_func(path, &bad_messages[i], test_hostile_peer);
+    }
     qtest_add_func("/aggregate/dsm/read-after-remote-write",
                    test_read_after_remote_write);
     qtest_add_func("/aggregate/dsm/write-ping-pong", test_write_ping_pong);
