@@ -1,5 +1,6 @@
 /*
- * dsm-floors: the costs a DSM remote page fault can never beat
+ * dsm-floors: the costs a DSM remote page fault can never beat, and the
+ * DSM's own figures
  *
  * Copyright (c) 2026 The aggvm authors
  *
@@ -13,7 +14,7 @@
  * thread) plus one network request/response round trip (a small request,
  * a 4 KiB page back).  This program measures those two floors on the
  * machine it runs on, so that DSM figures can be quoted as ratios against
- * them.  It measures nothing of the DSM itself.
+ * them; its dsm mode measures the DSM itself, through running fragments.
  *
  * Modes (see bench_modes[]):
  *   uffd        fault round trips served by a local handler thread:
@@ -25,13 +26,17 @@
  *               on another CPU (TLB shootdown).
  *   tcp-server  answers each 64-byte request with 4096 bytes; one client.
  *   tcp-client  times request/response round trips against tcp-server.
- * A later "dsm" mode (remote faults through the real DSM) belongs in the
- * same table and prints "dsm ..." lines in the same format.
+ *   dsm         remote read faults, write faults with sharers to
+ *               invalidate and sequential fetch throughput, through three
+ *               running fragments of an aggregate VM driven over qtest
+ *               (started by bench/dsm/run; see "dsm mode" below).
  *
  * Output: one line per figure,
  *   KIND NAME median_us=M p90_us=P p99_us=Q mean_us=A n=N
- * where KIND is "floor" or "extra"; a figure the kernel cannot measure is
+ * where KIND is "floor", "extra" or "dsm"; a figure the kernel cannot
+ * measure is
  *   KIND NAME unsupported reason=WORD
+ * Throughput figures (dsm seq_*) print pages_per_s= and us_per_page=.
  * and lines starting with '#' are context.  Percentiles use the nearest
  * rank.  Every loop has a fixed count; errors are one line on stderr and
  * a non-zero exit.
@@ -1033,13 +1038,16 @@ static int mode_tcp_client(const BenchOptions *opts)
  * and parsing on top of the fault, so the same commands on pages that
  * are already present with the right rights are timed first
  * (qtest_readl_hit, qtest_writel_hit); every latency figure is printed
- * raw and, as NAME_net, minus that baseline's median.  query-dsm is read
- * on every fragment after the warm-up and at the end of each timed phase:
- * the fault counters must have moved by exactly the number of samples
- * (or by 0 for a baseline), and the fault-latency histogram of the
- * faulting fragment (in-QEMU, request sent to page installed) is printed
- * as a cross-check.  Every value read is checked against the last value
- * written, so the figures are also a coherence test.
+ * raw and, as NAME_net, minus that baseline's median.  All figures'
+ * pages are set up first; then the figures are timed in interleaved
+ * rounds (dsm_figures_run()), so that a burst of load on a shared
+ * machine lands on all of them alike.  query-dsm is read on every
+ * fragment around each timed slice: the faulting fragment's fault
+ * counters must have moved by exactly the number of samples (or by 0
+ * for a baseline), and its fault-latency histogram (in-QEMU: request
+ * sent to page installed) is printed as a cross-check.  Every value read
+ * is checked against the last value written, so the figures are also a
+ * coherence test.
  *
  * Guest-physical page p is homed on fragment p / pages_per_home; pages
  * below DSM_FIRST_PAGE of each home are left alone (BIOS areas), as in
@@ -1053,6 +1061,7 @@ static int mode_tcp_client(const BenchOptions *opts)
 #define DSM_SEQ_MIB             64
 #define DSM_LATENCY_BUCKETS     16
 #define DSM_LINE_MAX            65536
+#define DSM_ROUNDS              10          /* interleaved slices */
 
 enum { F0, F1, F2 };
 
@@ -1427,41 +1436,195 @@ static uint64_t *dsm_fresh_pages(DsmBench *d, int home, size_t n)
     return pages;
 }
 
-/*
- * Times one @op per page on fragment @f; the first d->warmup are not
- * counted.  query-dsm is read after the warm-up and at the end; @f
- * must have taken one fault per counted sample (@faults) or none.
- */
-static void dsm_timed_phase(DsmBench *d, const char *name, int f, DsmOp op,
-                            const uint64_t *pages, bool faults, Samples *s)
-{
-    DsmCounters before[DSM_FRAGS], after[DSM_FRAGS];
-    long i, total = d->warmup + d->iterations;
+/* One access of a figure's set-up: fragment @frag does @op on every page. */
+typedef struct DsmStep {
+    int frag;
+    DsmOp op;
+} DsmStep;
 
-    samples_init(s, d->iterations);
-    for (i = 0; i < total; i++) {
-        if (i == d->warmup) {
-            dsm_query_all(d, before);
-        }
-        samples_add(s, i, d->warmup, dsm_timed_op(d, f, op, pages[i]));
+/* One latency figure: what is timed, on which pages, and what it got. */
+typedef struct DsmFigure {
+    const char *name;
+    int frag;                       /* the fragment whose access is timed */
+    DsmOp op;
+    bool faults;                    /* one DSM fault per sample, else none */
+    const double *baseline_us;      /* qtest baseline for NAME_net, or NULL */
+    uint64_t *pages;                /* warmup + iterations fresh pages */
+    long next;                      /* index of the next page to time */
+    Samples s;
+    DsmCounters moved[DSM_FRAGS];   /* query-dsm deltas over timed samples */
+} DsmFigure;
+
+static void counters_add_delta(DsmCounters *acc, const DsmCounters *a,
+                               const DsmCounters *b)
+{
+    int i;
+
+    acc->read_faults += b->read_faults - a->read_faults;
+    acc->write_faults += b->write_faults - a->write_faults;
+    acc->remote_fetches += b->remote_fetches - a->remote_fetches;
+    acc->zero_fills += b->zero_fills - a->zero_fills;
+    acc->upgrades += b->upgrades - a->upgrades;
+    acc->inv_sent += b->inv_sent - a->inv_sent;
+    acc->inv_received += b->inv_received - a->inv_received;
+    acc->supplied += b->supplied - a->supplied;
+    acc->msgs_out += b->msgs_out - a->msgs_out;
+    for (i = 0; i < DSM_LATENCY_BUCKETS; i++) {
+        acc->latency[i] += b->latency[i] - a->latency[i];
     }
-    dsm_query_all(d, after);
-    dsm_cross_check(name, f, op, before, after, faults ? d->iterations : 0);
 }
 
-/* The raw figure, then the same minus the qtest baseline's median. */
-static void dsm_report(const char *name, Samples *s, double baseline_us)
+/*
+ * Sets up @fig: fresh pages homed on @home, brought to the state the
+ * figure needs by @setup (terminated by frag -1), untimed.  @path says
+ * what a timed access then does; it is printed.
+ */
+static void dsm_figure_init(DsmBench *d, DsmFigure *fig, const char *name,
+                            int home, int frag, DsmOp op, bool faults,
+                            const double *baseline_us, const DsmStep *setup,
+                            const char *path)
 {
-    uint64_t base_ns = (uint64_t)(baseline_us * 1000.0);
-    char net[96];
-    size_t i;
+    size_t n = d->warmup + d->iterations;
 
-    report_figure("dsm", name, s);
-    for (i = 0; i < s->n; i++) {
-        s->ns[i] = s->ns[i] > base_ns ? s->ns[i] - base_ns : 0;
+    memset(fig, 0, sizeof(*fig));
+    fig->name = name;
+    fig->frag = frag;
+    fig->op = op;
+    fig->faults = faults;
+    fig->baseline_us = baseline_us;
+    fig->pages = dsm_fresh_pages(d, home, n);
+    samples_init(&fig->s, d->iterations);
+    printf("# %s: pages homed on f%d", name, home);
+    for (; setup->frag >= 0; setup++) {
+        printf(", f%d %s", setup->frag,
+               setup->op == DSM_WRITE ? "writes" : "reads");
+        dsm_ops(d, setup->frag, setup->op, fig->pages, n);
     }
-    snprintf(net, sizeof(net), "%s_net", name);
-    report_figure("dsm", net, s);
+    printf("; timed: f%d %s each page once: %s\n", frag,
+           op == DSM_WRITE ? "writes" : "reads", path);
+    fflush(stdout);
+}
+
+/* Times the next @count samples of @fig, with query-dsm around them. */
+static void dsm_figure_chunk(DsmBench *d, DsmFigure *fig, long count)
+{
+    DsmCounters before[DSM_FRAGS], after[DSM_FRAGS];
+    long i;
+    int f;
+
+    dsm_query_all(d, before);
+    for (i = 0; i < count; i++) {
+        fig->s.ns[fig->s.n++] = dsm_timed_op(d, fig->frag, fig->op,
+                                             fig->pages[fig->next++]);
+    }
+    dsm_query_all(d, after);
+    for (f = 0; f < DSM_FRAGS; f++) {
+        counters_add_delta(&fig->moved[f], &before[f], &after[f]);
+    }
+}
+
+/*
+ * Sequential fetch: f1 reads a 64 MiB run of consecutive pages f0 wrote
+ * (home f0), one readl per page, DSM_BATCH commands in flight.  The DSM
+ * fetches one page at a time, as one vCPU touching memory would.  The
+ * same pass again, on pages now present, is the qtest cost of it.  The
+ * run is read in DSM_ROUNDS consecutive slices, one per round of
+ * dsm_figures_run().
+ */
+typedef struct DsmSeq {
+    uint64_t *pages;
+    size_t n;
+    size_t next;                    /* first page of the next slice */
+    double fetch_s;                 /* time of the fetching passes */
+    double hit_s;                   /* time of the passes on present pages */
+    DsmCounters fetch_moved[DSM_FRAGS];
+    DsmCounters hit_moved[DSM_FRAGS];
+} DsmSeq;
+
+static void dsm_seq_init(DsmBench *d, DsmSeq *q)
+{
+    memset(q, 0, sizeof(*q));
+    q->n = (size_t)DSM_SEQ_MIB << 20 >> 12;
+    q->pages = dsm_fresh_pages(d, F0, q->n);
+    printf("# seq_fetch: pages homed on f0, f0 writes %d MiB of consecutive "
+           "pages; timed: f1 reads each once with readl, %d commands in "
+           "flight, in %d slices\n", DSM_SEQ_MIB, DSM_BATCH, DSM_ROUNDS);
+    fflush(stdout);
+    dsm_ops(d, F0, DSM_WRITE, q->pages, q->n);
+}
+
+/* Times one pipelined pass of f1 over @count pages: seconds taken. */
+static double dsm_seq_pass(DsmBench *d, const uint64_t *pages, size_t count,
+                           DsmCounters *moved)
+{
+    DsmCounters before[DSM_FRAGS], after[DSM_FRAGS];
+    uint64_t t0;
+    int f;
+
+    dsm_query_all(d, before);
+    t0 = now_ns();
+    dsm_ops(d, F1, DSM_READ, pages, count);
+    t0 = now_ns() - t0;
+    dsm_query_all(d, after);
+    for (f = 0; f < DSM_FRAGS; f++) {
+        counters_add_delta(&moved[f], &before[f], &after[f]);
+    }
+    return t0 / 1e9;
+}
+
+/* The next slice of the run (@last: all that is left), fetched, then hit. */
+static void dsm_seq_slice(DsmBench *d, DsmSeq *q, bool last)
+{
+    size_t count = last ? q->n - q->next : q->n / DSM_ROUNDS;
+    const uint64_t *pages = q->pages + q->next;
+
+    q->fetch_s += dsm_seq_pass(d, pages, count, q->fetch_moved);
+    q->hit_s += dsm_seq_pass(d, pages, count, q->hit_moved);
+    q->next += count;
+}
+
+static void dsm_seq_report(DsmSeq *q)
+{
+    static const DsmCounters zero[DSM_FRAGS];
+    double net_us = (q->fetch_s - q->hit_s) * 1e6 / q->n;
+
+    dsm_cross_check("seq_fetch", F1, DSM_READ, zero, q->fetch_moved, q->n);
+    dsm_cross_check("seq_qtest_hit", F1, DSM_READ, zero, q->hit_moved, 0);
+    printf("dsm seq_fetch pages_per_s=%.0f mib_per_s=%.1f us_per_page=%.1f "
+           "n=%zu\n", q->n / q->fetch_s, DSM_SEQ_MIB / q->fetch_s,
+           q->fetch_s * 1e6 / q->n, q->n);
+    printf("dsm seq_qtest_hit pages_per_s=%.0f us_per_page=%.1f n=%zu\n",
+           q->n / q->hit_s, q->hit_s * 1e6 / q->n, q->n);
+    printf("dsm seq_fetch_net pages_per_s=%.0f us_per_page=%.1f n=%zu\n",
+           net_us > 0 ? 1e6 / net_us : 0, net_us, q->n);
+    fflush(stdout);
+}
+
+/*
+ * Times all figures in DSM_ROUNDS rounds, each round a slice of every
+ * figure, starting with a different figure each round: a burst of load
+ * on this shared machine then hits all figures alike rather than one.
+ * Each figure's warm-up runs just before its first slice.  Each round
+ * ends with a slice of the sequential fetch.
+ */
+static void dsm_figures_run(DsmBench *d, DsmFigure *figs, int nr_figs,
+                            DsmSeq *seq)
+{
+    long slice = (d->iterations + DSM_ROUNDS - 1) / DSM_ROUNDS;
+    int r, k;
+
+    for (r = 0; r < DSM_ROUNDS; r++) {
+        for (k = 0; k < nr_figs; k++) {
+            DsmFigure *fig = &figs[(r + k) % nr_figs];
+            long left = d->iterations - (long)fig->s.n;
+
+            for (; r == 0 && fig->next < d->warmup; fig->next++) {
+                dsm_timed_op(d, fig->frag, fig->op, fig->pages[fig->next]);
+            }
+            dsm_figure_chunk(d, fig, left < slice ? left : slice);
+        }
+        dsm_seq_slice(d, seq, r == DSM_ROUNDS - 1);
+    }
 }
 
 static double median_us(Samples *s)
@@ -1470,120 +1633,29 @@ static double median_us(Samples *s)
     return percentile_us(s, 50);
 }
 
-/* qtest readl/writel on pages present here with the rights they need. */
-static void dsm_baselines(DsmBench *d)
-{
-    size_t n = d->warmup + d->iterations;
-    uint64_t *pages = dsm_fresh_pages(d, F1, n);
-    Samples s;
-
-    printf("# qtest baselines: f1 accesses pages homed on f1 that it "
-           "holds Exclusive: no fault, only the qtest round trip\n");
-    dsm_ops(d, F1, DSM_WRITE, pages, n);
-    dsm_timed_phase(d, "qtest_readl_hit", F1, DSM_READ, pages, false, &s);
-    d->readl_hit_us = median_us(&s);
-    report_figure("dsm", "qtest_readl_hit", &s);
-    samples_free(&s);
-    dsm_timed_phase(d, "qtest_writel_hit", F1, DSM_WRITE, pages, false, &s);
-    d->writel_hit_us = median_us(&s);
-    report_figure("dsm", "qtest_writel_hit", &s);
-    samples_free(&s);
-    free(pages);
-}
-
 /*
- * Remote read fault on f1 of a page f0 wrote (Exclusive at f0).
- * @home f0: REQ f1->f0, FWD f0->f0 (self link), DATA f0->f1.
- * @home f2: REQ f1->f2, FWD f2->f0, DATA f0->f1.
+ * The query-dsm cross-check, then the raw figure and, when it has a
+ * baseline, the same minus the baseline's median as NAME_net.
  */
-static void dsm_remote_read(DsmBench *d, int home, const char *name)
+static void dsm_figure_report(DsmFigure *fig)
 {
-    size_t n = d->warmup + d->iterations;
-    uint64_t *pages = dsm_fresh_pages(d, home, n);
-    Samples s;
+    static const DsmCounters zero[DSM_FRAGS];
+    uint64_t base_ns;
+    char net[96];
+    size_t i;
 
-    printf("# %s: f0 wrote each page (Exclusive at f0), home f%d, f1 "
-           "reads it once: REQ f1->f%d, FWD f%d->f0%s, DATA(S) f0->f1\n",
-           name, home, home, home, home == F0 ? " (self link)" : "");
-    dsm_ops(d, F0, DSM_WRITE, pages, n);
-    dsm_timed_phase(d, name, F1, DSM_READ, pages, true, &s);
-    dsm_report(name, &s, d->readl_hit_us);
-    samples_free(&s);
-    free(pages);
-}
-
-/*
- * Write fault on f1, pages homed on f0.  Set-up: f2 writes (Exclusive
- * at f2), then each fragment of @readers reads; @name then writes on f1.
- */
-static void dsm_write_fault(DsmBench *d, const char *name,
-                            const int *readers, int nr_readers,
-                            const char *path)
-{
-    size_t n = d->warmup + d->iterations;
-    uint64_t *pages = dsm_fresh_pages(d, F0, n);
-    Samples s;
-    int i;
-
-    printf("# %s: home f0, f2 wrote each page", name);
-    for (i = 0; i < nr_readers; i++) {
-        printf(", then f%d read it", readers[i]);
+    dsm_cross_check(fig->name, fig->frag, fig->op, zero, fig->moved,
+                    fig->faults ? fig->s.n : 0);
+    report_figure("dsm", fig->name, &fig->s);
+    if (!fig->baseline_us) {
+        return;
     }
-    printf("; f1 writes it once: %s\n", path);
-    dsm_ops(d, F2, DSM_WRITE, pages, n);
-    for (i = 0; i < nr_readers; i++) {
-        dsm_ops(d, readers[i], DSM_READ, pages, n);
+    base_ns = (uint64_t)(*fig->baseline_us * 1000.0);
+    for (i = 0; i < fig->s.n; i++) {
+        fig->s.ns[i] = fig->s.ns[i] > base_ns ? fig->s.ns[i] - base_ns : 0;
     }
-    dsm_timed_phase(d, name, F1, DSM_WRITE, pages, true, &s);
-    dsm_report(name, &s, d->writel_hit_us);
-    samples_free(&s);
-    free(pages);
-}
-
-/* Pipelined readl of every page of @pages on f1: seconds taken. */
-static double dsm_seq_pass(DsmBench *d, const uint64_t *pages, size_t n)
-{
-    uint64_t t0 = now_ns();
-
-    dsm_ops(d, F1, DSM_READ, pages, n);
-    return (now_ns() - t0) / 1e9;
-}
-
-/*
- * f1 reads a 64 MiB run of consecutive pages f0 wrote (home f0), one
- * readl per page, DSM_BATCH commands in flight: the DSM fetches one page
- * at a time, as one vCPU touching memory would.  The same pass again,
- * on pages now present, is the qtest cost of it.
- */
-static void dsm_sequential(DsmBench *d)
-{
-    size_t n = (size_t)DSM_SEQ_MIB << 20 >> 12;
-    uint64_t *pages = dsm_fresh_pages(d, F0, n);
-    DsmCounters before[DSM_FRAGS], after[DSM_FRAGS];
-    double fetch_s, base_s, net_us;
-
-    printf("# seq_fetch: f0 wrote %d MiB of consecutive pages homed on f0; "
-           "f1 reads each once with readl, %d commands in flight\n",
-           DSM_SEQ_MIB, DSM_BATCH);
-    dsm_ops(d, F0, DSM_WRITE, pages, n);
-    dsm_query_all(d, before);
-    fetch_s = dsm_seq_pass(d, pages, n);
-    dsm_query_all(d, after);
-    dsm_cross_check("seq_fetch", F1, DSM_READ, before, after, n);
-    dsm_query_all(d, before);
-    base_s = dsm_seq_pass(d, pages, n);
-    dsm_query_all(d, after);
-    dsm_cross_check("seq_qtest_hit", F1, DSM_READ, before, after, 0);
-    net_us = (fetch_s - base_s) * 1e6 / n;
-    printf("dsm seq_fetch pages_per_s=%.0f mib_per_s=%.1f us_per_page=%.1f "
-           "n=%zu\n", n / fetch_s, DSM_SEQ_MIB / fetch_s, fetch_s * 1e6 / n,
-           n);
-    printf("dsm seq_qtest_hit pages_per_s=%.0f us_per_page=%.1f n=%zu\n",
-           n / base_s, base_s * 1e6 / n, n);
-    printf("dsm seq_fetch_net pages_per_s=%.0f us_per_page=%.1f n=%zu\n",
-           net_us > 0 ? 1e6 / net_us : 0, net_us, n);
-    fflush(stdout);
-    free(pages);
+    snprintf(net, sizeof(net), "%s_net", fig->name);
+    report_figure("dsm", net, &fig->s);
 }
 
 static void dsm_connect(DsmBench *d, const BenchOptions *opts)
@@ -1613,33 +1685,85 @@ static void dsm_connect(DsmBench *d, const BenchOptions *opts)
     }
 }
 
+enum {
+    FIG_READL_HIT,
+    FIG_WRITEL_HIT,
+    FIG_READ_HOME_OWNER,
+    FIG_READ_HOME_THIRD,
+    FIG_WRITE_UPGRADE_1,
+    FIG_WRITE_UPGRADE_2,
+    FIG_WRITE_MISS_2,
+    NR_FIGS
+};
+
 static int mode_dsm(const BenchOptions *opts)
 {
-    static const int read_f1[] = { F1 };
-    static const int read_f1_f0[] = { F1, F0 };
-    static const int read_f0[] = { F0 };
+    static const DsmStep own_write[] = { { F1, DSM_WRITE }, { -1, DSM_READ } };
+    static const DsmStep f0_writes[] = { { F0, DSM_WRITE }, { -1, DSM_READ } };
+    static const DsmStep shared_f1_f2[] = {
+        { F2, DSM_WRITE }, { F1, DSM_READ }, { -1, DSM_READ } };
+    static const DsmStep shared_f0_f1_f2[] = {
+        { F2, DSM_WRITE }, { F1, DSM_READ }, { F0, DSM_READ }, { -1, DSM_READ } };
+    static const DsmStep shared_f0_f2[] = {
+        { F2, DSM_WRITE }, { F0, DSM_READ }, { -1, DSM_READ } };
+    DsmFigure figs[NR_FIGS];
+    DsmSeq seq;
     DsmBench d;
-    int f;
+    int f, k;
 
     dsm_connect(&d, opts);
     printf("# dsm: fragments f0 f1 f2, %ld MiB homed on each, qtest "
-           "readl/writel, warmup=%ld iterations=%ld per figure\n",
-           opts->frag_mib, opts->warmup, opts->iterations);
-    dsm_baselines(&d);
-    dsm_remote_read(&d, F0, "remote_read_fault_home_is_owner");
-    dsm_remote_read(&d, F2, "remote_read_fault_home_third");
-    dsm_write_fault(&d, "write_fault_upgrade_1_sharer", read_f1, 1,
-                    "f1 holds it Shared, f2 is the 1 other sharer: REQ(W) "
-                    "f1->f0, INV f0->f2, ACK f2->f0, GRANT(E) f0->f1");
-    dsm_write_fault(&d, "write_fault_upgrade_2_sharers", read_f1_f0, 2,
-                    "f1 holds it Shared, f0 and f2 are the 2 other "
-                    "sharers: REQ(W) f1->f0, INV f0->f0 (self link) and "
-                    "INV f0->f2, both ACKs, GRANT(E) f0->f1");
-    dsm_write_fault(&d, "write_fault_miss_2_sharers", read_f0, 1,
-                    "f1 holds nothing, f0 and f2 hold it Shared: REQ(W) "
-                    "f1->f0, INV f0->f2, ACK f2->f0, FWD(W) f0->f0 (self "
-                    "link), DATA(E) f0->f1");
-    dsm_sequential(&d);
+           "readl/writel; warmup=%ld iterations=%ld per figure, timed in "
+           "%d interleaved rounds\n", opts->frag_mib, opts->warmup,
+           opts->iterations, DSM_ROUNDS);
+    dsm_figure_init(&d, &figs[FIG_READL_HIT], "qtest_readl_hit", F1, F1,
+                    DSM_READ, false, NULL, own_write,
+                    "no fault (f1 holds it Exclusive): the qtest round trip");
+    dsm_figure_init(&d, &figs[FIG_WRITEL_HIT], "qtest_writel_hit", F1, F1,
+                    DSM_WRITE, false, NULL, own_write,
+                    "no fault (f1 holds it Exclusive): the qtest round trip");
+    dsm_figure_init(&d, &figs[FIG_READ_HOME_OWNER],
+                    "remote_read_fault_home_is_owner", F0, F1, DSM_READ, true,
+                    &d.readl_hit_us, f0_writes,
+                    "Exclusive at f0 = home; REQ(R) f1->f0, FWD(R) f0->f0 "
+                    "(self link), DATA(S) f0->f1");
+    dsm_figure_init(&d, &figs[FIG_READ_HOME_THIRD],
+                    "remote_read_fault_home_third", F2, F1, DSM_READ, true,
+                    &d.readl_hit_us, f0_writes,
+                    "Exclusive at f0, home f2; REQ(R) f1->f2, FWD(R) f2->f0, "
+                    "DATA(S) f0->f1");
+    dsm_figure_init(&d, &figs[FIG_WRITE_UPGRADE_1],
+                    "write_fault_upgrade_1_sharer", F0, F1, DSM_WRITE, true,
+                    &d.writel_hit_us, shared_f1_f2,
+                    "f1 holds it Shared, 1 other sharer (f2); REQ(W) f1->f0, "
+                    "INV f0->f2, ACK f2->f0, GRANT(E) f0->f1");
+    dsm_figure_init(&d, &figs[FIG_WRITE_UPGRADE_2],
+                    "write_fault_upgrade_2_sharers", F0, F1, DSM_WRITE, true,
+                    &d.writel_hit_us, shared_f0_f1_f2,
+                    "f1 holds it Shared, 2 other sharers (f0, f2); REQ(W) "
+                    "f1->f0, INV f0->f0 (self link) and INV f0->f2, 2 ACKs, "
+                    "GRANT(E) f0->f1");
+    dsm_figure_init(&d, &figs[FIG_WRITE_MISS_2],
+                    "write_fault_miss_2_sharers", F0, F1, DSM_WRITE, true,
+                    &d.writel_hit_us, shared_f0_f2,
+                    "f1 holds nothing, 2 sharers (f0, f2); REQ(W) f1->f0, "
+                    "INV f0->f2, ACK f2->f0, FWD(W) f0->f0 (self link), "
+                    "DATA(E) f0->f1");
+    dsm_seq_init(&d, &seq);
+    dsm_figures_run(&d, figs, NR_FIGS, &seq);
+    dsm_figure_report(&figs[FIG_READL_HIT]);
+    d.readl_hit_us = median_us(&figs[FIG_READL_HIT].s);
+    dsm_figure_report(&figs[FIG_WRITEL_HIT]);
+    d.writel_hit_us = median_us(&figs[FIG_WRITEL_HIT].s);
+    for (k = FIG_READ_HOME_OWNER; k < NR_FIGS; k++) {
+        dsm_figure_report(&figs[k]);
+    }
+    for (k = 0; k < NR_FIGS; k++) {
+        samples_free(&figs[k].s);
+        free(figs[k].pages);
+    }
+    dsm_seq_report(&seq);
+    free(seq.pages);
     for (f = 0; f < DSM_FRAGS; f++) {
         close(d.qt[f].fd);
         close(d.qmp[f].fd);

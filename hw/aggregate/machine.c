@@ -32,6 +32,9 @@
 #include "migration/blocker.h"
 #include "migration/dsm/directory.h"
 #include "migration/dsm/dsm.h"
+#include "system/numa.h"
+#include "system/qtest.h"
+#include "hw/aggregate/accel.h"
 #include "hw/aggregate/aggregate.h"
 
 #define AGGREGATE_PARENT_MACHINE MACHINE_TYPE_NAME("pc-q35-10.0")
@@ -56,17 +59,26 @@ struct AggregateMachineClass {
     void (*parent_init)(MachineState *ms);
 };
 
-/* Index of this process's fragment in @frags. */
+/* No fragments at all: one process runs the whole VM. */
+#define AGGREGATE_STANDALONE (-2)
+
+/*
+ * Index of this process's fragment in @frags, AGGREGATE_STANDALONE, or
+ * -1 with @errp set.
+ */
 static int aggregate_find_self(AggregateMachineState *ams, GPtrArray *frags,
                                Error **errp)
 {
     g_autoptr(GString) known = g_string_new("");
     guint i;
 
+    if (!frags->len && !ams->fragment) {
+        return AGGREGATE_STANDALONE;
+    }
     if (!frags->len) {
-        error_setg(errp, "-machine aggregate needs one -object "
+        error_setg(errp, "-machine aggregate,fragment=%s needs one -object "
                    "aggregate-fragment,id=ID,address=HOST:PORT,cpus=LIST,"
-                   "mem=SIZE per fragment");
+                   "mem=SIZE per fragment", ams->fragment);
         return -1;
     }
     if (frags->len > DSM_MAX_FRAGMENTS) {
@@ -192,6 +204,73 @@ static bool aggregate_check_ram_backend(MachineState *ms, Error **errp)
     return true;
 }
 
+/*
+ * One NUMA node per fragment, with that fragment's vCPUs and memory;
+ * remote nodes are twice as far.  Node i's memory is the range of
+ * guest RAM fragment i is home for in the DSM.
+ */
+static bool aggregate_setup_numa(MachineState *ms, GPtrArray *frags,
+                                 Error **errp)
+{
+    MachineClass *mc = MACHINE_GET_CLASS(ms);
+    NumaState *numa = ms->numa_state;
+    const CPUArchIdList *slots;
+    guint i, j;
+
+    if (numa->num_nodes) {
+        error_setg(errp, "-numa is not supported with -machine aggregate: "
+                   "it makes one NUMA node per fragment");
+        return false;
+    }
+    if (frags->len > MAX_NODES) {
+        error_setg(errp, "aggregate: %u fragments, but at most %d NUMA "
+                   "nodes", frags->len, MAX_NODES);
+        return false;
+    }
+    numa->num_nodes = frags->len;
+    numa->have_numa_distance = true;
+    for (i = 0; i < frags->len; i++) {
+        AggregateFragment *f = frags->pdata[i];
+
+        numa->nodes[i].present = true;
+        numa->nodes[i].node_mem = f->mem;
+        for (j = 0; j < frags->len; j++) {
+            numa->nodes[i].distance[j] = i == j ? NUMA_DISTANCE_MIN : 20;
+        }
+    }
+    slots = mc->possible_cpu_arch_ids(ms);
+    for (j = 0; j < slots->len; j++) {
+        for (i = 0; i < frags->len; i++) {
+            AggregateFragment *f = frags->pdata[i];
+
+            if (j < f->cpu_max && test_bit(j, f->cpu_set)) {
+                ((CPUArchIdList *)slots)->cpus[j].props.node_id = i;
+                ((CPUArchIdList *)slots)->cpus[j].props.has_node_id = true;
+                numa->nodes[i].has_cpu = true;
+            }
+        }
+    }
+    return true;
+}
+
+/* -machine aggregate runs only this fragment's vCPUs: -accel aggregate. */
+static bool aggregate_check_accel(MachineState *ms, AggregateFragment *self,
+                                  Error **errp)
+{
+    if (qtest_enabled()) {
+        return true;            /* no vCPU runs at all */
+    }
+    if (!aggregate_accel_enabled()) {
+        error_setg(errp, "-machine aggregate needs -accel aggregate (or "
+                   "qtest): another accelerator would run every vCPU in "
+                   "every fragment");
+        return false;
+    }
+    /* cpu_set has room for every index; check_cpus bounded them. */
+    aggregate_accel_set_local_cpus(self->cpu_set, ms->smp.max_cpus);
+    return true;
+}
+
 static void aggregate_config_hash(MachineState *ms, GPtrArray *frags,
                                   uint8_t *hash)
 {
@@ -296,6 +375,14 @@ static bool aggregate_start_dsm(AggregateMachineState *ams, GPtrArray *frags,
     return ams->dsm != NULL;
 }
 
+static void aggregate_standalone_cpus(MachineState *ms)
+{
+    g_autofree unsigned long *all = bitmap_new(ms->smp.max_cpus);
+
+    bitmap_fill(all, ms->smp.max_cpus);
+    aggregate_accel_set_local_cpus(all, ms->smp.max_cpus);
+}
+
 static void aggregate_machine_init(MachineState *ms)
 {
     AggregateMachineState *ams = AGGREGATE_MACHINE(ms);
@@ -303,9 +390,23 @@ static void aggregate_machine_init(MachineState *ms)
     g_autoptr(GPtrArray) frags = aggregate_fragments();
     int self = aggregate_find_self(ams, frags, &error_fatal);
 
+    if (self == AGGREGATE_STANDALONE) {
+        /*
+         * Like every machine type, this one starts with no options (QEMU's
+         * generic tests rely on it): the whole VM is one fragment.
+         */
+        warn_report("-machine aggregate without aggregate-fragment objects: "
+                    "running the whole VM in this process");
+        aggregate_standalone_cpus(ms);
+        amc->parent_init(ms);
+        return;
+    }
+
     if (!aggregate_check_memory(ms, frags, &error_fatal) ||
         !aggregate_check_cpus(ms, frags, &error_fatal) ||
-        !aggregate_check_ram_backend(ms, &error_fatal)) {
+        !aggregate_check_ram_backend(ms, &error_fatal) ||
+        !aggregate_check_accel(ms, frags->pdata[self], &error_fatal) ||
+        !aggregate_setup_numa(ms, frags, &error_fatal)) {
         return;
     }
     amc->parent_init(ms);

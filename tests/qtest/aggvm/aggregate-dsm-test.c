@@ -438,6 +438,7 @@ typedef struct Refusal {
     const char *name;
     const char *args;           /* appended to a 1-fragment aggregate */
     const char *error;          /* expected in stderr */
+    bool own_accel;             /* args choose the accelerator */
 } Refusal;
 
 static const Refusal refusals[] = {
@@ -472,17 +473,32 @@ static const Refusal refusals[] = {
       "-device virtio-balloon-pci "
       "-object aggregate-fragment,id=f0,address=127.0.0.1:0,cpus=0,mem=64M",
       "device virtio-balloon-device is not supported" },
+    { "tcg-accel", "-accel tcg -machine aggregate,fragment=f0 -m 64M "
+      "-object aggregate-fragment,id=f0,address=127.0.0.1:0,cpus=0,mem=64M",
+      "-machine aggregate needs -accel aggregate", true },
+    { "single-threaded-tcg", "-accel aggregate,thread=single "
+      "-machine aggregate,fragment=f0 -m 64M "
+      "-object aggregate-fragment,id=f0,address=127.0.0.1:0,cpus=0,mem=64M",
+      "-accel aggregate needs multi-threaded TCG", true },
+    { "aggregate-accel-without-machine", "-accel aggregate -machine q35",
+      "-accel aggregate needs -machine aggregate", true },
+    { "numa", "-machine aggregate,fragment=f0 -m 64M "
+      "-object memory-backend-ram,id=n0,size=64M -numa node,memdev=n0 "
+      "-object aggregate-fragment,id=f0,address=127.0.0.1:0,cpus=0,mem=64M",
+      "-numa memdev= is not supported" },
     { "bad-cpus", "-machine aggregate,fragment=f0 -m 64M "
       "-object aggregate-fragment,id=f0,address=127.0.0.1:1,cpus=x,mem=64M",
       "cpus='x' is not a list of vCPU indexes" },
 };
 
 /* Run QEMU with @args; return its exit status, stderr in @err. */
-static int run_qemu(const char *args, char **err)
+static int run_qemu_accel(const char *args, bool own_accel, char **err)
 {
-    g_autofree char *cmd = g_strdup_printf("%s -accel qtest -display none "
+    g_autofree char *cmd = g_strdup_printf("%s %s -display none "
                                            "-nodefaults %s",
-                                           getenv("QTEST_QEMU_BINARY"), args);
+                                           getenv("QTEST_QEMU_BINARY"),
+                                           own_accel ? "" : "-accel qtest",
+                                           args);
     g_auto(GStrv) argv = NULL;
     int status;
 
@@ -492,11 +508,16 @@ static int run_qemu(const char *args, char **err)
     return status;
 }
 
+static int run_qemu(const char *args, char **err)
+{
+    return run_qemu_accel(args, false, err);
+}
+
 static void test_refusal(const void *opaque)
 {
     const Refusal *r = opaque;
     g_autofree char *err = NULL;
-    int status = run_qemu(r->args, &err);
+    int status = run_qemu_accel(r->args, r->own_accel, &err);
 
     g_test_message("stderr: %s", err);
     g_assert_false(exited_ok(status));

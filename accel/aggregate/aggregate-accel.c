@@ -1,0 +1,145 @@
+/*
+ * aggvm: the aggregate accelerator
+ *
+ * Copyright (c) 2026 The aggvm authors
+ *
+ * This work is licensed under the terms of the GNU GPL, version 2 or
+ * later.  See the COPYING file in the top-level directory.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * -accel aggregate is multi-threaded TCG that runs only this fragment's
+ * vCPUs.  Every vCPU of the aggregate VM is realized in every fragment,
+ * so CPU topology and ACPI tables are the same everywhere; the ones
+ * another fragment runs get a parked thread (the dummy thread qtest
+ * uses), which sleeps until it is asked to stop or to run work items.
+ *
+ * It is a QOM subclass of the TCG accelerator, not a wrapper: TCG's own
+ * code casts current_accel() to TCGState, and QEMU finds the ops and
+ * the CPU class of an accelerator by its type name, so three types are
+ * registered: aggregate-accel, aggregate-accel-ops and
+ * aggregate-accel-x86_64-cpu.
+ *
+ * Round-robin TCG is refused: its non-parallel translation emits plain
+ * load-op-store sequences for atomics, and the DSM may move the page
+ * between the load and the store.  icount needs round-robin.
+ */
+
+#include "qemu/osdep.h"
+#include "qapi/error.h"
+#include "qemu/accel.h"
+#include "qemu/bitmap.h"
+#include "qemu/error-report.h"
+#include "qemu/module.h"
+#include "accel/accel-cpu-target.h"
+#include "hw/core/cpu.h"
+#include "system/accel-ops.h"
+#include "system/cpus.h"
+#include "system/cpu-timers.h"
+#include "hw/aggregate/accel.h"
+
+static struct {
+    unsigned long *local_cpus;      /* set by the machine before realize */
+    unsigned int nr_cpus;
+    bool enabled;                   /* set by init_machine */
+    int (*tcg_init_machine)(MachineState *ms);
+    void (*tcg_ops_init)(AccelOpsClass *ops);
+    void (*tcg_create_vcpu_thread)(CPUState *cpu);
+} aggregate_accel;
+
+bool aggregate_accel_enabled(void)
+{
+    return aggregate_accel.enabled;
+}
+
+void aggregate_accel_set_local_cpus(const unsigned long *cpus,
+                                    unsigned int nr)
+{
+    g_free(aggregate_accel.local_cpus);
+    aggregate_accel.local_cpus = bitmap_new(nr);
+    bitmap_copy(aggregate_accel.local_cpus, cpus, nr);
+    aggregate_accel.nr_cpus = nr;
+}
+
+static bool aggregate_cpu_is_local(CPUState *cpu)
+{
+    return cpu->cpu_index < aggregate_accel.nr_cpus &&
+           test_bit(cpu->cpu_index, aggregate_accel.local_cpus);
+}
+
+static void aggregate_create_vcpu_thread(CPUState *cpu)
+{
+    if (!aggregate_accel.local_cpus) {
+        /* The machine did not say: only -machine aggregate can. */
+        error_report("-accel aggregate needs -machine aggregate");
+        exit(EXIT_FAILURE);
+    }
+    if (aggregate_cpu_is_local(cpu)) {
+        aggregate_accel.tcg_create_vcpu_thread(cpu);
+    } else {
+        dummy_start_vcpu_thread(cpu);
+    }
+}
+
+static void aggregate_ops_init(AccelOpsClass *ops)
+{
+    aggregate_accel.tcg_ops_init(ops);
+    aggregate_accel.tcg_create_vcpu_thread = ops->create_vcpu_thread;
+    ops->create_vcpu_thread = aggregate_create_vcpu_thread;
+}
+
+static int aggregate_init_machine(MachineState *ms)
+{
+    int ret = aggregate_accel.tcg_init_machine(ms);
+
+    if (ret) {
+        return ret;
+    }
+    if (!qemu_tcg_mttcg_enabled()) {
+        error_report("-accel aggregate needs multi-threaded TCG: "
+                     "thread=single is not supported");
+        return -EINVAL;
+    }
+    if (icount_enabled()) {
+        error_report("-accel aggregate does not support -icount");
+        return -EINVAL;
+    }
+    aggregate_accel.enabled = true;
+    return 0;
+}
+
+static void aggregate_accel_class_init(ObjectClass *oc, void *data)
+{
+    AccelClass *ac = ACCEL_CLASS(oc);
+
+    ac->name = "aggregate";
+    aggregate_accel.tcg_init_machine = ac->init_machine;
+    ac->init_machine = aggregate_init_machine;
+}
+
+static void aggregate_accel_ops_class_init(ObjectClass *oc, void *data)
+{
+    AccelOpsClass *ops = ACCEL_OPS_CLASS(oc);
+
+    aggregate_accel.tcg_ops_init = ops->ops_init;
+    ops->ops_init = aggregate_ops_init;
+}
+
+static const TypeInfo aggregate_accel_types[] = {
+    {
+        .name = TYPE_AGGREGATE_ACCEL,
+        .parent = ACCEL_CLASS_NAME("tcg"),
+        .class_init = aggregate_accel_class_init,
+    }, {
+        .name = ACCEL_OPS_NAME("aggregate"),
+        .parent = ACCEL_OPS_NAME("tcg"),
+        .class_init = aggregate_accel_ops_class_init,
+        .abstract = true,
+    }, {
+        .name = ACCEL_CPU_NAME("aggregate"),
+        .parent = ACCEL_CPU_NAME("tcg"),
+        .abstract = true,
+    },
+};
+
+DEFINE_TYPES(aggregate_accel_types)
