@@ -18,9 +18,10 @@
  * Threads and waits (see DSM-REVIEW section 2):
  *  - per link, one receive thread reads, validates and hands each
  *    message to the recv callback, which never blocks;
- *  - per link, one send thread is the only caller of write(): senders
- *    only append to a queue, so a receive thread that answers a
- *    message can never block on a full socket;
+ *  - per link, one send thread does every write that may block:
+ *    senders append to a queue, or, when nothing is queued or being
+ *    written, try a non-blocking send() first, so a receive thread
+ *    that answers a message can never block on a full socket;
  *  - messages to this fragment itself go through a queue and a local
  *    send thread that decodes and delivers them like a receive thread.
  * Lock order: a caller may hold its own locks (page, directory) when it
@@ -58,6 +59,8 @@ typedef struct DSMLink {
     QemuMutex lock;
     QemuCond cond;
     GQueue txq;                     /* of GByteArray *, encoded */
+    bool tx_busy;                   /* the send thread is writing */
+    bool started;                   /* the link threads run */
     bool dead;
 } DSMLink;
 
@@ -147,6 +150,36 @@ static void link_fail(DSMLink *link, Error *err)
     links->cfg.lost(links->cfg.opaque, link->peer, err);
 }
 
+/*
+ * Send @bytes at once if nothing is queued before it and the socket
+ * takes all of it without blocking: this saves waking the send thread
+ * on the critical path of a fault.  Otherwise the unsent rest stays in
+ * @bytes for the queue.  Never blocks (MSG_DONTWAIT).
+ * Called with link->lock held.
+ */
+static bool link_try_send_locked(DSMLink *link, GByteArray *bytes)
+{
+    DSMLinks *links = link->links;
+    ssize_t n;
+
+    if (!link->sioc || !link->started || link->tx_busy ||
+        !g_queue_is_empty(&link->txq)) {
+        return false;
+    }
+    n = send(link->sioc->fd, bytes->data, bytes->len,
+             MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n <= 0) {
+        return false;               /* EAGAIN, or an error for the thread */
+    }
+    stat64_add(&links->bytes_out, n);
+    if (n == bytes->len) {
+        stat64_add(&links->msgs_out, 1);
+        return true;
+    }
+    g_byte_array_remove_range(bytes, 0, n);
+    return false;
+}
+
 void dsm_links_send(DSMLinks *links, uint32_t to, const DSMMsg *msg)
 {
     DSMLink *link = &links->link[to];
@@ -157,7 +190,7 @@ void dsm_links_send(DSMLinks *links, uint32_t to, const DSMMsg *msg)
     trace_dsm_link_send(peer_id(links, to), dsm_msg_type_name(msg->type),
                         msg->page, msg->tid);
     QEMU_LOCK_GUARD(&link->lock);
-    if (link->dead) {
+    if (link->dead || link_try_send_locked(link, bytes)) {
         g_byte_array_unref(bytes);
         return;
     }
@@ -165,16 +198,22 @@ void dsm_links_send(DSMLinks *links, uint32_t to, const DSMMsg *msg)
     qemu_cond_signal(&link->cond);
 }
 
-/* Wait for the next queued message; NULL once the link is dead. */
+/*
+ * Wait for the next queued message; NULL once the link is dead.  Marks
+ * the send thread busy until the next call, so that no direct send
+ * overtakes the message it is writing.
+ */
 static GByteArray *link_next(DSMLink *link)
 {
     QEMU_LOCK_GUARD(&link->lock);
+    link->tx_busy = false;
     while (g_queue_is_empty(&link->txq) && !link->dead) {
         qemu_cond_wait(&link->cond, &link->lock);
     }
     if (link->dead) {
         return NULL;
     }
+    link->tx_busy = true;
     return g_queue_pop_head(&link->txq);
 }
 
@@ -519,6 +558,9 @@ static void start_threads(DSMLinks *links)
     for (i = 0; i < links->cfg.nr_fragments; i++) {
         DSMLink *link = &links->link[i];
 
+        WITH_QEMU_LOCK_GUARD(&link->lock) {
+            link->started = true;
+        }
         if (i == links->cfg.self) {
             qemu_thread_create(&link->tx_thread, "dsm-link-self",
                                link_self_thread, link, QEMU_THREAD_DETACHED);
