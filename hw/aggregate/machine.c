@@ -32,6 +32,10 @@
 #include "migration/blocker.h"
 #include "migration/dsm/directory.h"
 #include "migration/dsm/dsm.h"
+#include "block/block-common.h"
+#include "block/block-io.h"
+#include "system/block-backend-global-state.h"
+#include "system/block-backend-io.h"
 #include "system/numa.h"
 #include "system/qtest.h"
 #include "hw/aggregate/accel.h"
@@ -311,6 +315,33 @@ static int aggregate_find_refused_device(Object *obj, void *opaque)
     return 0;
 }
 
+/*
+ * Direct and native-AIO I/O pins the guest pages it transfers; the DSM
+ * could write-protect or discard a page while the transfer is in
+ * flight, losing the data.  Buffered I/O copies through the kernel,
+ * which faults like any other access.
+ */
+static bool aggregate_check_drives(Error **errp)
+{
+    BlockBackend *blk = NULL;
+
+    while ((blk = blk_next(blk))) {
+        BlockDriverState *bs = blk_bs(blk);
+        int flags = bs ? bdrv_get_flags(bs) : 0;
+
+        if (flags & (BDRV_O_NOCACHE | BDRV_O_NATIVE_AIO | BDRV_O_IO_URING)) {
+            error_setg(errp, "aggregate: drive '%s' uses %s, which pins "
+                       "guest memory behind the DSM; use buffered I/O "
+                       "(cache.direct=off, aio=threads)", blk_name(blk),
+                       flags & BDRV_O_NOCACHE ? "cache.direct=on" :
+                       flags & BDRV_O_NATIVE_AIO ? "aio=native" :
+                       "aio=io_uring");
+            return false;
+        }
+    }
+    return true;
+}
+
 static void aggregate_machine_init_done(Notifier *notifier, void *data)
 {
     const char *type = NULL;
@@ -322,6 +353,7 @@ static void aggregate_machine_init_done(Notifier *notifier, void *data)
                      "guest RAM behind the DSM", type);
         exit(EXIT_FAILURE);
     }
+    aggregate_check_drives(&error_fatal);
 }
 
 static bool aggregate_start_dsm(AggregateMachineState *ams, GPtrArray *frags,

@@ -486,6 +486,10 @@ static const Refusal refusals[] = {
       "-object memory-backend-ram,id=n0,size=64M -numa node,memdev=n0 "
       "-object aggregate-fragment,id=f0,address=127.0.0.1:0,cpus=0,mem=64M",
       "-numa memdev= is not supported" },
+    { "direct-io", "-machine aggregate,fragment=f0 -m 64M "
+      "-drive if=none,id=d0,driver=null-co,cache.direct=on "
+      "-object aggregate-fragment,id=f0,address=127.0.0.1:0,cpus=0,mem=64M",
+      "drive 'd0' uses cache.direct=on" },
     { "bad-cpus", "-machine aggregate,fragment=f0 -m 64M "
       "-object aggregate-fragment,id=f0,address=127.0.0.1:1,cpus=x,mem=64M",
       "cpus='x' is not a list of vCPU indexes" },
