@@ -52,6 +52,7 @@ struct AggregateMachineState {
 
     char *fragment;                 /* this process's fragment id */
     uint32_t connect_timeout;       /* seconds to wait for the peers */
+    uint32_t hold_time;             /* microseconds, see DSMConfig */
     Error *migration_blocker;
     Notifier init_done;
     DSM *dsm;
@@ -372,6 +373,7 @@ static bool aggregate_start_dsm(AggregateMachineState *ams, GPtrArray *frags,
         .home_bytes = home_bytes,
         .rb = rb,
         .connect_timeout_ms = ams->connect_timeout * 1000LL,
+        .hold_ns = ams->hold_time * 1000LL,
     };
     guint i;
 
@@ -481,10 +483,33 @@ static void aggregate_set_timeout(Object *obj, Visitor *v, const char *name,
     AGGREGATE_MACHINE(obj)->connect_timeout = value;
 }
 
+static void aggregate_get_hold(Object *obj, Visitor *v, const char *name,
+                               void *opaque, Error **errp)
+{
+    visit_type_uint32(v, name, &AGGREGATE_MACHINE(obj)->hold_time, errp);
+}
+
+static void aggregate_set_hold(Object *obj, Visitor *v, const char *name,
+                               void *opaque, Error **errp)
+{
+    uint32_t value;
+
+    if (!visit_type_uint32(v, name, &value, errp)) {
+        return;
+    }
+    if (value > 1000000) {
+        error_setg(errp, "hold-time=%u is over a second: that would stall "
+                   "other fragments", value);
+        return;
+    }
+    AGGREGATE_MACHINE(obj)->hold_time = value;
+}
+
 static void aggregate_machine_instance_init(Object *obj)
 {
     AGGREGATE_MACHINE(obj)->connect_timeout =
         AGGREGATE_DEFAULT_CONNECT_TIMEOUT;
+    AGGREGATE_MACHINE(obj)->hold_time = DSM_DEFAULT_HOLD_US;
 }
 
 static void aggregate_machine_class_init(ObjectClass *oc, void *data)
@@ -508,6 +533,12 @@ static void aggregate_machine_class_init(ObjectClass *oc, void *data)
                               NULL, NULL);
     object_class_property_set_description(oc, "connect-timeout",
         "seconds to wait for every peer fragment at start-up (default 60)");
+    object_class_property_add(oc, "hold-time", "uint32",
+                              aggregate_get_hold, aggregate_set_hold,
+                              NULL, NULL);
+    object_class_property_set_description(oc, "hold-time",
+        "microseconds a page just fetched stays before another fragment "
+        "may take it away (default 50)");
 }
 
 static const TypeInfo aggregate_machine_info = {

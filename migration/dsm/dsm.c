@@ -34,9 +34,14 @@
  * around ioctls, state updates and dsm_links_send(), which only queues.
  * Lock order: page lock, then directory lock, then link locks.
  *
- * Not yet here (tracked in the DSM issue): the hold time against
- * starvation (hazard 4), the translator snapshot patch for TCG
- * (hazard 1), and refusing balloon/virtio-mem (hazard 6).
+ * Starvation (review, hazard 4): a page just installed is held for
+ * DSMConfig.hold_ns before an INV or FWD may take it away again, so the
+ * thread that faulted gets to use it.  Early INV/FWD messages wait in
+ * the hold queue of a separate thread; link threads never sleep.
+ *
+ * Not yet here (tracked in the DSM issue): the translator snapshot
+ * patch for TCG (hazard 1), and growing the hold per page on repeated
+ * refaults.
  */
 
 #include "qemu/osdep.h"
@@ -83,7 +88,15 @@ typedef struct DSMLocalPage {
     uint8_t pend;                   /* DSMPending: our open request */
     bool want_write;                /* a write fault came while pend == R */
     int64_t fault_ns;               /* when the open request was sent */
+    int64_t hold_until;             /* no INV/FWD takes it before this */
 } DSMLocalPage;
+
+/* An INV or FWD that arrived while its page was held. */
+typedef struct DSMHeld {
+    uint32_t from;
+    DSMMsg msg;                     /* INV and FWD carry no payload */
+    int64_t due;
+} DSMHeld;
 
 struct DSM {
     /* Set by dsm_start(), then read-only. */
@@ -97,6 +110,7 @@ struct DSM {
     uint64_t nr_pages;
     int uffd;
     int64_t connect_timeout_ms;
+    int64_t hold_ns;
     DSMLinks *links;
     QemuThread fault_thread;
     QemuThread connect_thread;
@@ -109,6 +123,12 @@ struct DSM {
     QemuMutex dir_lock;
     DSMDirectory *dir;
 
+    /* hold_lock protects held; the hold thread waits on hold_cond */
+    QemuMutex hold_lock;
+    QemuCond hold_cond;
+    GQueue held;                    /* of DSMHeld *, in arrival order */
+    QemuThread hold_thread;
+
     /* Counters, updated atomically. */
     Stat64 read_faults;
     Stat64 write_faults;
@@ -117,6 +137,7 @@ struct DSM {
     Stat64 upgrades;
     Stat64 invalidations_received;
     Stat64 pages_supplied;
+    Stat64 hold_deferrals;
     Stat64 latency_us[DSM_LATENCY_BUCKETS];
 };
 
@@ -284,6 +305,7 @@ static void dsm_installed(DSM *dsm, uint64_t page, uint32_t tid)
     bool upgrade = p->want_write && p->state == DSM_LOCAL_S;
 
     dsm_record_latency(dsm, p);
+    p->hold_until = get_clock() + dsm->hold_ns;
     p->pend = DSM_PEND_NONE;
     p->want_write = false;
     dsm_links_send(dsm->links, dsm_home_of(dsm, page), &done);
@@ -335,6 +357,30 @@ static bool dsm_handle_grant(DSM *dsm, const DSMMsg *msg, Error **errp)
 
 /* ---- holder side */
 
+/*
+ * If @msg's page was installed too recently, queue @msg for the hold
+ * thread and return true.  Called with the page lock held.
+ */
+static bool dsm_defer_if_held(DSM *dsm, uint32_t from, const DSMMsg *msg)
+{
+    int64_t due = dsm->page[msg->page].hold_until;
+    DSMHeld *h;
+
+    if (get_clock() >= due) {
+        return false;
+    }
+    h = g_new(DSMHeld, 1);
+    h->from = from;
+    h->msg = *msg;
+    h->due = due;
+    stat64_add(&dsm->hold_deferrals, 1);
+    WITH_QEMU_LOCK_GUARD(&dsm->hold_lock) {
+        g_queue_push_tail(&dsm->held, h);
+        qemu_cond_signal(&dsm->hold_cond);
+    }
+    return true;
+}
+
 static bool dsm_handle_inv(DSM *dsm, uint32_t from, const DSMMsg *msg,
                            Error **errp)
 {
@@ -342,6 +388,9 @@ static bool dsm_handle_inv(DSM *dsm, uint32_t from, const DSMMsg *msg,
     DSMMsg ack = { .type = DSM_MSG_ACK, .page = msg->page, .tid = msg->tid };
 
     QEMU_LOCK_GUARD(page_lock(dsm, msg->page));
+    if (p->state != DSM_LOCAL_I && dsm_defer_if_held(dsm, from, msg)) {
+        return true;
+    }
     if (p->state != DSM_LOCAL_I) {
         dsm_discard(dsm, msg->page);
         p->state = DSM_LOCAL_I;
@@ -351,7 +400,8 @@ static bool dsm_handle_inv(DSM *dsm, uint32_t from, const DSMMsg *msg,
     return true;
 }
 
-static bool dsm_handle_fwd(DSM *dsm, const DSMMsg *msg, Error **errp)
+static bool dsm_handle_fwd(DSM *dsm, uint32_t from, const DSMMsg *msg,
+                           Error **errp)
 {
     DSMLocalPage *p = &dsm->page[msg->page];
     g_autofree uint8_t *copy = g_malloc(DSM_PAGE_SIZE);
@@ -367,6 +417,9 @@ static bool dsm_handle_fwd(DSM *dsm, const DSMMsg *msg, Error **errp)
         error_setg(errp, "FWD for page 0x%" PRIx64 " which this fragment "
                    "does not hold", msg->page);
         return false;
+    }
+    if (dsm_defer_if_held(dsm, from, msg)) {
+        return true;
     }
     if (p->state == DSM_LOCAL_E) {
         dsm_write_protect(dsm, msg->page, true);    /* stop local writers */
@@ -421,7 +474,7 @@ static bool dsm_recv(void *opaque, uint32_t from, const DSMMsg *msg,
     case DSM_MSG_INV:
         return dsm_handle_inv(dsm, from, msg, errp);
     case DSM_MSG_FWD:
-        return dsm_handle_fwd(dsm, msg, errp);
+        return dsm_handle_fwd(dsm, from, msg, errp);
     case DSM_MSG_DATA:
         return dsm_handle_data(dsm, msg, errp);
     case DSM_MSG_GRANT:
@@ -431,6 +484,67 @@ static bool dsm_recv(void *opaque, uint32_t from, const DSMMsg *msg,
                    dsm_msg_type_name(msg->type));
         return false;
     }
+}
+
+/* ---- hold thread */
+
+/* Remove and return the first held message that is due, if any. */
+static DSMHeld *dsm_next_due(DSM *dsm, int64_t now, int64_t *next_due)
+{
+    GList *l;
+
+    *next_due = INT64_MAX;
+    for (l = dsm->held.head; l; l = l->next) {
+        DSMHeld *h = l->data;
+
+        if (h->due <= now) {
+            g_queue_delete_link(&dsm->held, l);
+            return h;
+        }
+        *next_due = MIN(*next_due, h->due);
+    }
+    return NULL;
+}
+
+/*
+ * Delivers INV/FWD messages once their page's hold has passed.  Like a
+ * link thread it takes page locks and queues messages, and never the
+ * BQL.
+ */
+static void *dsm_hold_thread(void *opaque)
+{
+    DSM *dsm = opaque;
+
+    rcu_register_thread();
+    for (;;) {
+        DSMHeld *h;
+        int64_t next_due;
+        Error *err = NULL;
+
+        qemu_mutex_lock(&dsm->hold_lock);
+        while (!(h = dsm_next_due(dsm, get_clock(), &next_due))) {
+            int64_t left = next_due - get_clock();
+
+            if (next_due == INT64_MAX) {
+                qemu_cond_wait(&dsm->hold_cond, &dsm->hold_lock);
+            } else if (left >= SCALE_MS) {
+                qemu_cond_timedwait(&dsm->hold_cond, &dsm->hold_lock,
+                                    left / SCALE_MS);
+            } else {
+                /* Holds are tens of microseconds: finer than the cond. */
+                qemu_mutex_unlock(&dsm->hold_lock);
+                g_usleep(MAX(left / SCALE_US, 1));
+                qemu_mutex_lock(&dsm->hold_lock);
+            }
+        }
+        qemu_mutex_unlock(&dsm->hold_lock);
+        if (!dsm_recv(dsm, h->from, &h->msg, &err)) {
+            dsm_peer_failed(dsm, h->from, err);
+        }
+        g_free(h);
+    }
+    rcu_unregister_thread();
+    return NULL;
 }
 
 /* ---- fault thread */
@@ -575,11 +689,15 @@ DSM *dsm_start(const DSMConfig *cfg, Error **errp)
     dsm->ram_offset = qemu_ram_get_offset(cfg->rb);
     dsm->nr_pages = qemu_ram_get_used_length(cfg->rb) / DSM_PAGE_SIZE;
     dsm->connect_timeout_ms = cfg->connect_timeout_ms;
+    dsm->hold_ns = cfg->hold_ns;
     dsm->page = g_new0(DSMLocalPage, dsm->nr_pages);
     for (i = 0; i < DSM_LOCK_STRIPES; i++) {
         qemu_mutex_init(&dsm->page_lock[i]);
     }
     qemu_mutex_init(&dsm->dir_lock);
+    qemu_mutex_init(&dsm->hold_lock);
+    qemu_cond_init(&dsm->hold_cond);
+    g_queue_init(&dsm->held);
     dsm_init_homes(dsm, cfg);
 
     memcpy(lcfg.config_hash, cfg->config_hash, DSM_CONFIG_HASH_SIZE);
@@ -589,6 +707,8 @@ DSM *dsm_start(const DSMConfig *cfg, Error **errp)
         return NULL;    /* start-up error: QEMU exits */
     }
     qemu_thread_create(&dsm->fault_thread, "dsm-fault", dsm_fault_thread,
+                       dsm, QEMU_THREAD_DETACHED);
+    qemu_thread_create(&dsm->hold_thread, "dsm-hold", dsm_hold_thread,
                        dsm, QEMU_THREAD_DETACHED);
     qemu_thread_create(&dsm->connect_thread, "dsm-connect",
                        dsm_connect_thread, dsm, QEMU_THREAD_DETACHED);
@@ -609,6 +729,7 @@ void dsm_get_stats(DSM *dsm, DSMStats *st)
     st->upgrades = stat64_get(&dsm->upgrades);
     st->invalidations_received = stat64_get(&dsm->invalidations_received);
     st->pages_supplied = stat64_get(&dsm->pages_supplied);
+    st->hold_deferrals = stat64_get(&dsm->hold_deferrals);
     for (i = 0; i < DSM_LATENCY_BUCKETS; i++) {
         st->latency_us[i] = stat64_get(&dsm->latency_us[i]);
     }

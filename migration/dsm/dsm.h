@@ -27,7 +27,15 @@ typedef struct DSMConfig {
     RAMBlock *rb;                   /* the guest RAM the DSM manages */
     uint8_t config_hash[DSM_CONFIG_HASH_SIZE];
     int64_t connect_timeout_ms;
+    int64_t hold_ns;                /* see DSM_DEFAULT_HOLD_US */
 } DSMConfig;
+
+/*
+ * How long a page just installed stays before an INV or FWD may take it
+ * away again (review, hazard 4): long enough for the faulting thread to
+ * resume and use it, short against a network round trip.
+ */
+#define DSM_DEFAULT_HOLD_US 50
 
 /*
  * dsm_start: take over @cfg->rb: discard it, register it with
@@ -53,6 +61,7 @@ typedef struct DSMStats {
     uint64_t invalidations_sent;
     uint64_t invalidations_received;
     uint64_t pages_supplied;        /* DATA sent for a FWD */
+    uint64_t hold_deferrals;        /* INV/FWD delayed by the hold time */
     uint64_t bytes_in;
     uint64_t bytes_out;
     uint64_t msgs_in;

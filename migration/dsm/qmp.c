@@ -42,6 +42,7 @@ DsmStats *qmp_query_dsm(Error **errp)
     info->invalidations_sent = st.invalidations_sent;
     info->invalidations_received = st.invalidations_received;
     info->pages_supplied = st.pages_supplied;
+    info->hold_deferrals = st.hold_deferrals;
     info->bytes_in = st.bytes_in;
     info->bytes_out = st.bytes_out;
     info->messages_in = st.msgs_in;
