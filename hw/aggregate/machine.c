@@ -40,6 +40,8 @@
 #include "system/qtest.h"
 #include "hw/aggregate/accel.h"
 #include "hw/aggregate/aggregate.h"
+#include "hw/aggregate/iofwd.h"
+#include "hw/i386/x86.h"
 
 #define AGGREGATE_PARENT_MACHINE MACHINE_TYPE_NAME("pc-q35-10.0")
 #define AGGREGATE_DEFAULT_CONNECT_TIMEOUT 60
@@ -56,6 +58,7 @@ struct AggregateMachineState {
     Error *migration_blocker;
     Notifier init_done;
     DSM *dsm;
+    AggregateIOFwd *iofwd;
 };
 
 struct AggregateMachineClass {
@@ -409,6 +412,20 @@ static bool aggregate_start_dsm(AggregateMachineState *ams, GPtrArray *frags,
     return ams->dsm != NULL;
 }
 
+/* The origin, the first fragment, owns the devices; see iofwd.c. */
+static void aggregate_start_iofwd(AggregateMachineState *ams, int self,
+                                  uint32_t nr_fragments)
+{
+    X86MachineState *x86ms = X86_MACHINE(ams);
+    RAMBlock *bios = qemu_ram_block_by_name("pc.bios");
+
+    ams->iofwd = aggregate_iofwd_start(ams->dsm, self, 0, nr_fragments,
+                                       x86ms->below_4g_mem_size,
+                                       x86ms->above_4g_mem_size,
+                                       bios ? qemu_ram_get_used_length(bios)
+                                            : 0);
+}
+
 static void aggregate_standalone_cpus(MachineState *ms)
 {
     g_autofree unsigned long *all = bitmap_new(ms->smp.max_cpus);
@@ -445,6 +462,7 @@ static void aggregate_machine_init(MachineState *ms)
     }
     amc->parent_init(ms);
     aggregate_start_dsm(ams, frags, self, &error_fatal);
+    aggregate_start_iofwd(ams, self, frags->len);
 }
 
 static char *aggregate_get_fragment(Object *obj, Error **errp)

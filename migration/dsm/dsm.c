@@ -129,6 +129,11 @@ struct DSM {
     GQueue held;                    /* of DSMHeld *, in arrival order */
     QemuThread hold_thread;
 
+    /* I/O forwarding, set before the links come up */
+    DSMFamilyHandler *io_handler;
+    DSMPeerLostFn *io_lost;
+    void *io_opaque;
+
     /* Counters, updated atomically. */
     Stat64 read_faults;
     Stat64 write_faults;
@@ -191,7 +196,25 @@ static void dsm_peer_failed(DSM *dsm, uint32_t peer, Error *err)
 
 static void dsm_link_lost(void *opaque, uint32_t peer, Error *err)
 {
-    dsm_peer_failed(opaque, peer, err);
+    DSM *dsm = opaque;
+
+    if (dsm->io_lost) {
+        dsm->io_lost(dsm->io_opaque, peer);
+    }
+    dsm_peer_failed(dsm, peer, err);
+}
+
+void dsm_set_io_handler(DSM *dsm, DSMFamilyHandler *handler,
+                        DSMPeerLostFn *lost, void *opaque)
+{
+    dsm->io_handler = handler;
+    dsm->io_lost = lost;
+    dsm->io_opaque = opaque;
+}
+
+void dsm_send(DSM *dsm, uint32_t to, const DSMMsg *msg)
+{
+    dsm_links_send(dsm->links, to, msg);
 }
 
 /* ---- userfaultfd operations on one page; all called under its lock. */
@@ -479,6 +502,14 @@ static bool dsm_recv(void *opaque, uint32_t from, const DSMMsg *msg,
         return dsm_handle_data(dsm, msg, errp);
     case DSM_MSG_GRANT:
         return dsm_handle_grant(dsm, msg, errp);
+    case DSM_MSG_IO_REQ:
+    case DSM_MSG_IO_RESP:
+        if (dsm->io_handler) {
+            return dsm->io_handler(dsm->io_opaque, from, msg, errp);
+        }
+        error_setg(errp, "%s but this fragment forwards no I/O",
+                   dsm_msg_type_name(msg->type));
+        return false;
     default:
         error_setg(errp, "message %s is not handled by the DSM",
                    dsm_msg_type_name(msg->type));

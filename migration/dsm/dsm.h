@@ -75,6 +75,22 @@ typedef struct DSMStats {
 
 void dsm_get_stats(DSM *dsm, DSMStats *stats);
 
+/*
+ * Other message families ride on the DSM's links.  The handler runs on
+ * a link receive thread and must not block; returning false (with
+ * @errp) is a protocol violation that closes the link.  @lost is called
+ * when the link to @peer fails.
+ */
+typedef bool DSMFamilyHandler(void *opaque, uint32_t from, const DSMMsg *msg,
+                              Error **errp);
+typedef void DSMPeerLostFn(void *opaque, uint32_t peer);
+
+void dsm_set_io_handler(DSM *dsm, DSMFamilyHandler *handler,
+                        DSMPeerLostFn *lost, void *opaque);
+
+/* Queue @msg for fragment @to; never blocks (see dsm_links_send). */
+void dsm_send(DSM *dsm, uint32_t to, const DSMMsg *msg);
+
 /* This fragment's id. */
 const char *dsm_get_fragment_id(DSM *dsm);
 

@@ -79,6 +79,24 @@ typedef struct QEMU_PACKED DSMWireFwd {
     uint32_t target;
 } DSMWireFwd;
 
+typedef struct QEMU_PACKED DSMWireIOReq {
+    uint32_t id;
+    uint8_t space;
+    uint8_t size;
+    uint8_t write;
+    uint8_t reserved;
+    uint32_t cpu;
+    uint32_t attrs;
+    uint64_t addr;
+    uint64_t data;
+} DSMWireIOReq;
+
+typedef struct QEMU_PACKED DSMWireIOResp {
+    uint32_t id;
+    uint32_t result;
+    uint64_t data;
+} DSMWireIOResp;
+
 typedef struct QEMU_PACKED DSMWireGrant {
     uint64_t page;
     uint32_t tid;
@@ -102,6 +120,8 @@ QEMU_BUILD_BUG_ON(sizeof(DSMWireReq) != 12);
 QEMU_BUILD_BUG_ON(sizeof(DSMWirePageTid) != 12);
 QEMU_BUILD_BUG_ON(sizeof(DSMWireFwd) != 20);
 QEMU_BUILD_BUG_ON(sizeof(DSMWireGrant) != 16);
+QEMU_BUILD_BUG_ON(sizeof(DSMWireIOReq) != 32);
+QEMU_BUILD_BUG_ON(sizeof(DSMWireIOResp) != 16);
 QEMU_BUILD_BUG_ON(sizeof(DSMWireData) + DSM_PAGE_SIZE != DSM_MAX_PAYLOAD);
 
 /* The bounds a peer's indexes are checked against. */
@@ -311,6 +331,94 @@ static bool dsm_decode_fwd(const uint8_t *buf, size_t len,
 
 /* GRANT */
 
+static void dsm_encode_io_req(const DSMMsg *msg, GByteArray *out)
+{
+    DSMWireIOReq w = {
+        .id = cpu_to_be32(msg->io.id),
+        .space = msg->io.space,
+        .size = msg->io.size,
+        .write = msg->io.write,
+        .cpu = cpu_to_be32(msg->io.cpu),
+        .attrs = cpu_to_be32(msg->io.attrs),
+        .addr = cpu_to_be64(msg->io.addr),
+        .data = cpu_to_be64(msg->io.data),
+    };
+
+    g_byte_array_append(out, (const guint8 *)&w, sizeof(w));
+}
+
+/* Space, size and flags are checked here; the vCPU index by the origin. */
+static bool dsm_check_io_req(const DSMWireIOReq *w, const DSMIOAccess *io,
+                             Error **errp)
+{
+    if (io->space > DSM_IO_SPACE_IO) {
+        error_setg(errp, "dsm: IO_REQ space %u invalid, expected 0 (memory) "
+                   "or 1 (I/O)", io->space);
+    } else if (io->size != 1 && io->size != 2 && io->size != 4 &&
+               io->size != 8) {
+        error_setg(errp, "dsm: IO_REQ size %u invalid, expected 1, 2, 4 or "
+                   "8", io->size);
+    } else if (w->write > 1 || w->reserved) {
+        error_setg(errp, "dsm: IO_REQ flags 0x%x/0x%x invalid, expected "
+                   "write 0 or 1 and reserved 0", w->write, w->reserved);
+    } else if (io->attrs & ~DSM_IO_ATTR_KNOWN) {
+        error_setg(errp, "dsm: IO_REQ attributes 0x%x invalid, expected "
+                   "bits in 0x%x", io->attrs, DSM_IO_ATTR_KNOWN);
+    } else if (io->space == DSM_IO_SPACE_IO &&
+               (io->addr > 0xffff || io->addr + io->size > 0x10000)) {
+        error_setg(errp, "dsm: IO_REQ port 0x%" PRIx64 " out of range, "
+                   "expected below 0x10000", io->addr);
+    } else {
+        return true;
+    }
+    return false;
+}
+
+static bool dsm_decode_io_req(const uint8_t *buf, size_t len,
+                              const DSMLimits *lim, DSMMsg *msg, Error **errp)
+{
+    DSMWireIOReq w;
+
+    memcpy(&w, buf, sizeof(w));
+    msg->io = (DSMIOAccess) {
+        .id = be32_to_cpu(w.id),
+        .space = w.space,
+        .size = w.size,
+        .write = w.write,
+        .cpu = be32_to_cpu(w.cpu),
+        .attrs = be32_to_cpu(w.attrs),
+        .addr = be64_to_cpu(w.addr),
+        .data = be64_to_cpu(w.data),
+    };
+    return dsm_check_io_req(&w, &msg->io, errp);
+}
+
+static void dsm_encode_io_resp(const DSMMsg *msg, GByteArray *out)
+{
+    DSMWireIOResp w = {
+        .id = cpu_to_be32(msg->io.id),
+        .result = cpu_to_be32(msg->io.result),
+        .data = cpu_to_be64(msg->io.data),
+    };
+
+    g_byte_array_append(out, (const guint8 *)&w, sizeof(w));
+}
+
+static bool dsm_decode_io_resp(const uint8_t *buf, size_t len,
+                               const DSMLimits *lim, DSMMsg *msg,
+                               Error **errp)
+{
+    DSMWireIOResp w;
+
+    memcpy(&w, buf, sizeof(w));
+    msg->io = (DSMIOAccess) {
+        .id = be32_to_cpu(w.id),
+        .result = be32_to_cpu(w.result),
+        .data = be64_to_cpu(w.data),
+    };
+    return true;
+}
+
 static void dsm_encode_grant(const DSMMsg *msg, GByteArray *out)
 {
     DSMWireGrant w = {
@@ -406,6 +514,10 @@ static const DSMMsgDesc dsm_msg_descs[] = {
       dsm_encode_grant, dsm_decode_grant },
     { DSM_MSG_DONE, "DONE", sizeof(DSMWirePageTid), 0,
       dsm_encode_page_tid, dsm_decode_page_tid },
+    { DSM_MSG_IO_REQ, "IO_REQ", sizeof(DSMWireIOReq), 0,
+      dsm_encode_io_req, dsm_decode_io_req },
+    { DSM_MSG_IO_RESP, "IO_RESP", sizeof(DSMWireIOResp), 0,
+      dsm_encode_io_resp, dsm_decode_io_resp },
 };
 
 static const DSMMsgDesc *dsm_msg_desc(uint16_t type)

@@ -52,7 +52,7 @@
 typedef enum DSMMsgFamily {
     DSM_FAMILY_LINK = 0x00,         /* link handshake */
     DSM_FAMILY_DSM = 0x01,          /* page coherence */
-    DSM_FAMILY_IO = 0x02,           /* reserved: PIO/MMIO forwarding */
+    DSM_FAMILY_IO = 0x02,           /* PIO/MMIO forwarding */
     DSM_FAMILY_IRQ = 0x03,          /* reserved: IRQ, CPU events, EOI */
     DSM_FAMILY_LIFECYCLE = 0x04,    /* reserved: RUN/STOP/RESET/QUIT */
     DSM_FAMILY_CLOCK = 0x05,        /* reserved: clock agreement */
@@ -69,6 +69,8 @@ typedef enum DSMMsgType {
     DSM_MSG_DATA = 0x0105,
     DSM_MSG_GRANT = 0x0106,
     DSM_MSG_DONE = 0x0107,
+    DSM_MSG_IO_REQ = 0x0201,
+    DSM_MSG_IO_RESP = 0x0202,
 } DSMMsgType;
 
 /* What a REQ asks for and what a FWD tells the supplier to serve. */
@@ -99,6 +101,31 @@ typedef enum DSMMode {
  * is the link's sequence number: the sender's TX thread sets it, the
  * link layer checks it; the codec only carries it.
  */
+/* IO_REQ: the address space an access goes to. */
+typedef enum DSMIOSpace {
+    DSM_IO_SPACE_MEMORY = 0,
+    DSM_IO_SPACE_IO = 1,
+} DSMIOSpace;
+
+/* IO_REQ/IO_RESP: a forwarded PIO or MMIO access and its result. */
+typedef struct DSMIOAccess {
+    uint32_t id;                /* matches an IO_RESP to its IO_REQ */
+    DSMIOSpace space;
+    uint8_t size;               /* 1, 2, 4 or 8 */
+    bool write;
+    uint32_t cpu;               /* vCPU index, or DSM_IO_NO_CPU */
+    uint32_t attrs;             /* DSM_IO_ATTR_* */
+    uint64_t addr;
+    uint64_t data;              /* written, or read back */
+    uint32_t result;            /* IO_RESP: MemTxResult */
+} DSMIOAccess;
+
+#define DSM_IO_NO_CPU           UINT32_MAX
+#define DSM_IO_ATTR_SECURE      (1u << 0)
+#define DSM_IO_ATTR_USER        (1u << 1)
+#define DSM_IO_ATTR_UNSPECIFIED (1u << 2)
+#define DSM_IO_ATTR_KNOWN       0x7u
+
 typedef struct DSMMsg {
     DSMMsgType type;
     uint32_t seq;
@@ -117,6 +144,7 @@ typedef struct DSMMsg {
     uint32_t version;           /* HELLO: protocol version */
     uint8_t config_hash[DSM_CONFIG_HASH_SIZE];  /* HELLO */
     uint64_t nr_pages;          /* HELLO: the sender's DSM page count */
+    DSMIOAccess io;             /* IO_REQ, IO_RESP */
 } DSMMsg;
 
 /* A validated header, in host byte order. */

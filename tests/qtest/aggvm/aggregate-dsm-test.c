@@ -356,6 +356,58 @@ static void test_random(void)
     }
 }
 
+/* ---- I/O forwarding: devices live on the origin, f0 */
+
+/*
+ * PCI config space through 0xcf8/0xcfc: what one fragment writes, every
+ * fragment reads back, because all of them reach the origin's chipset.
+ * The register is the LPC bridge's PIRQA routing (00:1f.0, 0x60).
+ */
+static void test_io_pci_config(void)
+{
+    const uint32_t pirqa = 0x80000000 | (0x1f << 11) | 0x60;
+    int w, r;
+
+    for (w = 0; w < NR_FRAGS; w++) {
+        qtest_outl(agg.qts[w], 0xcf8, pirqa);
+        qtest_outb(agg.qts[w], 0xcfc, 0x03 + w);
+        for (r = 0; r < NR_FRAGS; r++) {
+            qtest_outl(agg.qts[r], 0xcf8, pirqa);
+            g_assert_cmphex(qtest_inb(agg.qts[r], 0xcfc), ==, 0x03 + w);
+        }
+    }
+}
+
+/* A CMOS scratch register written on f1 and f2 is the origin's. */
+static void test_io_cmos_write(void)
+{
+    int i;
+
+    for (i = 1; i < NR_FRAGS; i++) {
+        qtest_outb(agg.qts[i], 0x70, 0x0f);
+        qtest_outb(agg.qts[i], 0x71, 0x50 + i);
+        qtest_outb(agg.qts[0], 0x70, 0x0f);
+        g_assert_cmphex(qtest_inb(agg.qts[0], 0x71), ==, 0x50 + i);
+    }
+}
+
+/* MMIO: the HPET's registers, read and written from another fragment. */
+static void test_io_mmio(void)
+{
+    uint64_t hpet = 0xfed00000;
+    uint32_t caps = qtest_readl(agg.qts[0], hpet);
+    int i;
+
+    g_assert_cmphex(caps, !=, 0);
+    for (i = 1; i < NR_FRAGS; i++) {
+        g_assert_cmphex(qtest_readl(agg.qts[i], hpet), ==, caps);
+        /* The comparator of timer 0 is read/write. */
+        qtest_writel(agg.qts[i], hpet + 0x108, 0x1234000 + i);
+        g_assert_cmphex(qtest_readl(agg.qts[0], hpet + 0x108), ==,
+                        0x1234000 + i);
+    }
+}
+
 /* query-dsm: per-fragment counters that add up across the aggregate. */
 static void test_query_dsm(void)
 {
@@ -764,6 +816,10 @@ int main(int argc, char **argv)
 
         qtest_add_data_func(path, &bad_messages[i], test_hostile_peer);
     }
+    /* GLib runs suites in the order they first appear: io before dsm. */
+    qtest_add_func("/aggregate/io/pci-config", test_io_pci_config);
+    qtest_add_func("/aggregate/io/cmos-write", test_io_cmos_write);
+    qtest_add_func("/aggregate/io/mmio", test_io_mmio);
     qtest_add_func("/aggregate/dsm/read-after-remote-write",
                    test_read_after_remote_write);
     qtest_add_func("/aggregate/dsm/write-ping-pong", test_write_ping_pong);

@@ -56,6 +56,15 @@ static const DSMMsg sample_msgs[] = {
     { .type = DSM_MSG_GRANT, .seq = 11, .page = 20, .tid = 21,
       .mode = DSM_MODE_SHARED },
     { .type = DSM_MSG_DONE, .seq = 0xffffffff, .page = 22, .tid = 1 },
+    { .type = DSM_MSG_IO_REQ, .seq = 12,
+      .io = { .id = 7, .space = DSM_IO_SPACE_MEMORY, .size = 8,
+              .write = true, .cpu = 3, .attrs = DSM_IO_ATTR_SECURE,
+              .addr = 0xfed00000, .data = 0x0123456789abcdefULL } },
+    { .type = DSM_MSG_IO_REQ, .seq = 13,
+      .io = { .id = 8, .space = DSM_IO_SPACE_IO, .size = 1,
+              .cpu = DSM_IO_NO_CPU, .addr = 0xffff } },
+    { .type = DSM_MSG_IO_RESP, .seq = 14,
+      .io = { .id = 8, .result = 1, .data = 0xff } },
 };
 
 static void assert_msg_equal(const DSMMsg *a, const DSMMsg *b)
@@ -73,6 +82,7 @@ static void assert_msg_equal(const DSMMsg *a, const DSMMsg *b)
     g_assert_cmpmem(a->config_hash, sizeof(a->config_hash),
                     b->config_hash, sizeof(b->config_hash));
     g_assert_cmpuint(a->nr_pages, ==, b->nr_pages);
+    g_assert_cmpmem(&a->io, sizeof(a->io), &b->io, sizeof(b->io));
     g_assert(!a->data == !b->data);
     if (a->data) {
         g_assert_cmpmem(a->data, DSM_PAGE_SIZE, b->data, DSM_PAGE_SIZE);
@@ -161,7 +171,8 @@ static void test_type_names(void)
         { DSM_MSG_INV, "INV" }, { DSM_MSG_ACK, "ACK" },
         { DSM_MSG_FWD, "FWD" }, { DSM_MSG_DATA, "DATA" },
         { DSM_MSG_GRANT, "GRANT" }, { DSM_MSG_DONE, "DONE" },
-        { 0, "unknown" }, { 0x0108, "unknown" }, { 0x0201, "unknown" },
+        { DSM_MSG_IO_REQ, "IO_REQ" }, { DSM_MSG_IO_RESP, "IO_RESP" },
+        { 0, "unknown" }, { 0x0108, "unknown" }, { 0x0203, "unknown" },
     };
     size_t i;
 
@@ -209,6 +220,15 @@ typedef struct BadCase {
 #define OFF_FWD_TARGET  32
 #define OFF_MODE        28      /* GRANT and DATA */
 #define OFF_DATA_FLAGS  29
+#define OFF_IO_SPACE    20      /* IO_REQ */
+#define OFF_IO_SIZE     21
+#define OFF_IO_WRITE    22
+#define OFF_IO_ATTRS    28
+#define OFF_IO_ADDR     32
+
+#define IO_PIO { .type = DSM_MSG_IO_REQ, \
+                 .io = { .id = 1, .space = DSM_IO_SPACE_IO, .size = 2, \
+                         .cpu = 0, .addr = 0x70 } }
 #define OFF_HELLO_FRAG  16
 
 #define REQ_R   { .type = DSM_MSG_REQ, .page = 5 }
@@ -254,8 +274,22 @@ static const BadCase bad_cases[] = {
       "message type 0x0000 unknown" },
     { "type-past-dsm", REQ_R, { { MUT_SET16, OFF_TYPE, 0x0108 } },
       "message type 0x0108 unknown" },
-    { "type-of-reserved-family", REQ_R, { { MUT_SET16, OFF_TYPE, 0x0201 } },
-      "message type 0x0201 unknown" },
+    { "type-of-reserved-family", REQ_R, { { MUT_SET16, OFF_TYPE, 0x0301 } },
+      "message type 0x0301 unknown" },
+    { "type-past-io", REQ_R, { { MUT_SET16, OFF_TYPE, 0x0203 } },
+      "message type 0x0203 unknown" },
+    { "io-bad-space", IO_PIO, { { MUT_SET8, OFF_IO_SPACE, 2 } },
+      "IO_REQ space 2 invalid" },
+    { "io-bad-size", IO_PIO, { { MUT_SET8, OFF_IO_SIZE, 3 } },
+      "IO_REQ size 3 invalid" },
+    { "io-size-16", IO_PIO, { { MUT_SET8, OFF_IO_SIZE, 16 } },
+      "IO_REQ size 16 invalid" },
+    { "io-bad-write-flag", IO_PIO, { { MUT_SET8, OFF_IO_WRITE, 2 } },
+      "IO_REQ flags 0x2/0x0 invalid" },
+    { "io-unknown-attrs", IO_PIO, { { MUT_SET32, OFF_IO_ATTRS, 0x100 } },
+      "IO_REQ attributes 0x100 invalid" },
+    { "io-port-out-of-range", IO_PIO, { { MUT_SET64, OFF_IO_ADDR, 0xffff } },
+      "IO_REQ port 0xffff out of range" },
     { "wrong-version", REQ_R, { { MUT_SET16, OFF_VERSION, 2 } },
       "received version 2, expected 1" },
     { "bad-magic", REQ_R, { { MUT_SET32, OFF_MAGIC, 0x41474732 } },

@@ -1,0 +1,418 @@
+/*
+ * aggvm: forwarding PIO and MMIO to the origin fragment
+ *
+ * Copyright (c) 2026 The aggvm authors
+ *
+ * This work is licensed under the terms of the GNU GPL, version 2 or
+ * later.  See the COPYING file in the top-level directory.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * The origin owns the devices.  On every other fragment, forwarding
+ * regions cover all of the I/O space and the MMIO ranges of system
+ * memory (above guest RAM up to the BIOS, and above the RAM beyond
+ * 4 GiB); they sit above the local device models but below the local
+ * APIC, and guest RAM and ROM are outside them.  An access there
+ * becomes an IO_REQ to the origin and waits for its IO_RESP.
+ *
+ * Rules (design review, section 7):
+ *  - no posted writes: a write waits for its IO_RESP too, so an access
+ *    that follows it on any fragment sees its effect;
+ *  - the waiting thread drops the BQL (mpqemu-link does the same), so
+ *    the origin's replay may need this fragment's DSM service, and
+ *    this fragment's other threads may run meanwhile;
+ *  - the origin replays each fragment's requests in arrival order on
+ *    one worker thread per fragment, under the BQL, with the requesting
+ *    vCPU as current_cpu;
+ *  - if the origin's link fails, waiting accesses complete with
+ *    MEMTX_ERROR (the VM is being stopped) instead of hanging.
+ *
+ * Known gaps (aggregate accelerator issue): the legacy window
+ * 0xa0000-0xfffff (VGA, PAM-controlled shadow RAM) stays local, so PAM
+ * changes made on the origin do not reach other fragments; the local
+ * device models of non-origin fragments still exist, only shadowed.
+ */
+
+#include "qemu/osdep.h"
+#include "qapi/error.h"
+#include "qemu/error-report.h"
+#include "qemu/lockable.h"
+#include "qemu/main-loop.h"
+#include "qemu/units.h"
+#include "qemu/thread.h"
+#include "exec/address-spaces.h"
+#include "exec/memory.h"
+#include "hw/core/cpu.h"
+#include "hw/aggregate/iofwd.h"
+
+/* Above the device models, below the local APIC (priority 0x1000). */
+#define IOFWD_PRIORITY  0x800
+#define IOFWD_MMIO_TOP  (1ULL << 46)
+
+/* A forwarded access waiting for its IO_RESP (client side). */
+typedef struct IOFwdWait {
+    DSMIOAccess resp;
+    bool done;
+} IOFwdWait;
+
+/* The origin's worker for one fragment's requests. */
+typedef struct IOFwdWorker {
+    AggregateIOFwd *fwd;
+    uint32_t peer;
+    QemuThread thread;
+
+    /* lock protects queue */
+    QemuMutex lock;
+    QemuCond cond;
+    GQueue queue;                   /* of DSMIOAccess * */
+} IOFwdWorker;
+
+struct AggregateIOFwd {
+    /* Set at start, then read-only. */
+    DSM *dsm;
+    uint32_t self;
+    uint32_t origin;
+    MemoryRegion io_region;
+    MemoryRegion mmio;              /* addressed by guest-physical address */
+    MemoryRegion mmio_low;          /* alias: above RAM, below the BIOS */
+    MemoryRegion mmio_high;         /* alias: above the RAM beyond 4 GiB */
+    IOFwdWorker *workers;           /* origin: [nr_fragments] */
+
+    /* lock protects the fields below; waiters sleep on cond */
+    QemuMutex lock;
+    QemuCond cond;
+    GHashTable *pending;            /* id -> IOFwdWait * */
+    uint32_t next_id;
+    bool origin_lost;
+};
+
+/* ---- non-origin: forward and wait */
+
+static uint32_t iofwd_attrs_to_wire(MemTxAttrs attrs)
+{
+    return (attrs.unspecified ? DSM_IO_ATTR_UNSPECIFIED : 0) |
+           (attrs.secure ? DSM_IO_ATTR_SECURE : 0) |
+           (attrs.user ? DSM_IO_ATTR_USER : 0);
+}
+
+static uint32_t iofwd_register_wait(AggregateIOFwd *fwd, IOFwdWait *wait)
+{
+    uint32_t id;
+
+    QEMU_LOCK_GUARD(&fwd->lock);
+    do {
+        id = ++fwd->next_id;
+    } while (!id || g_hash_table_contains(fwd->pending,
+                                          GUINT_TO_POINTER(id)));
+    g_hash_table_insert(fwd->pending, GUINT_TO_POINTER(id), wait);
+    return id;
+}
+
+/* Sleep until the IO_RESP arrives or the origin is lost. */
+static void iofwd_wait(AggregateIOFwd *fwd, uint32_t id, IOFwdWait *wait)
+{
+    QEMU_LOCK_GUARD(&fwd->lock);
+    while (!wait->done && !fwd->origin_lost) {
+        qemu_cond_wait(&fwd->cond, &fwd->lock);
+    }
+    if (!wait->done) {
+        wait->resp.result = MEMTX_ERROR;
+        wait->resp.data = ~0ULL;
+    }
+    g_hash_table_remove(fwd->pending, GUINT_TO_POINTER(id));
+}
+
+/*
+ * Called with the BQL held (TCG MMIO, qtest, device code) or without
+ * it (KVM exits); drops it while waiting either way.
+ */
+static MemTxResult iofwd_access(AggregateIOFwd *fwd, DSMIOSpace space,
+                                hwaddr addr, uint64_t *data, unsigned size,
+                                bool write, MemTxAttrs attrs)
+{
+    IOFwdWait wait = { };
+    bool locked = bql_locked();
+    DSMMsg req = {
+        .type = DSM_MSG_IO_REQ,
+        .io = {
+            .space = space,
+            .size = size,
+            .write = write,
+            .cpu = current_cpu ? current_cpu->cpu_index : DSM_IO_NO_CPU,
+            .attrs = iofwd_attrs_to_wire(attrs),
+            .addr = addr,
+            .data = write ? *data : 0,
+        },
+    };
+
+    req.io.id = iofwd_register_wait(fwd, &wait);
+    dsm_send(fwd->dsm, fwd->origin, &req);
+    if (locked) {
+        bql_unlock();
+    }
+    iofwd_wait(fwd, req.io.id, &wait);
+    if (locked) {
+        bql_lock();
+    }
+    if (!write) {
+        *data = wait.resp.data;
+    }
+    return wait.resp.result;
+}
+
+static MemTxResult iofwd_mem_read(void *opaque, hwaddr addr, uint64_t *data,
+                                  unsigned size, MemTxAttrs attrs)
+{
+    AggregateIOFwd *fwd = opaque;
+
+    return iofwd_access(fwd, DSM_IO_SPACE_MEMORY, addr, data, size, false,
+                        attrs);
+}
+
+static MemTxResult iofwd_mem_write(void *opaque, hwaddr addr, uint64_t data,
+                                   unsigned size, MemTxAttrs attrs)
+{
+    AggregateIOFwd *fwd = opaque;
+
+    return iofwd_access(fwd, DSM_IO_SPACE_MEMORY, addr, &data, size, true,
+                        attrs);
+}
+
+static MemTxResult iofwd_io_read(void *opaque, hwaddr addr, uint64_t *data,
+                                 unsigned size, MemTxAttrs attrs)
+{
+    AggregateIOFwd *fwd = opaque;
+
+    return iofwd_access(fwd, DSM_IO_SPACE_IO, addr, data, size, false,
+                        attrs);
+}
+
+static MemTxResult iofwd_io_write(void *opaque, hwaddr addr, uint64_t data,
+                                  unsigned size, MemTxAttrs attrs)
+{
+    AggregateIOFwd *fwd = opaque;
+
+    return iofwd_access(fwd, DSM_IO_SPACE_IO, addr, &data, size, true,
+                        attrs);
+}
+
+/*
+ * @addr is the port, or the guest-physical address: the I/O region sits
+ * at port 0 and the MMIO windows are aliases into one region whose
+ * offsets are guest-physical addresses.
+ */
+static const MemoryRegionOps iofwd_mem_ops = {
+    .read_with_attrs = iofwd_mem_read,
+    .write_with_attrs = iofwd_mem_write,
+    .endianness = DEVICE_LITTLE_ENDIAN,
+    .valid = { .min_access_size = 1, .max_access_size = 8,
+               .unaligned = true },
+    .impl = { .min_access_size = 1, .max_access_size = 8,
+              .unaligned = true },
+};
+
+static const MemoryRegionOps iofwd_io_ops = {
+    .read_with_attrs = iofwd_io_read,
+    .write_with_attrs = iofwd_io_write,
+    .endianness = DEVICE_LITTLE_ENDIAN,
+    .valid = { .min_access_size = 1, .max_access_size = 4,
+               .unaligned = true },
+    .impl = { .min_access_size = 1, .max_access_size = 4,
+              .unaligned = true },
+};
+
+static void iofwd_map(AggregateIOFwd *fwd, hwaddr ram_below_4g,
+                      hwaddr ram_above_4g, hwaddr bios_size)
+{
+    hwaddr high = 4 * GiB + ram_above_4g;
+
+    memory_region_init_io(&fwd->io_region, NULL, &iofwd_io_ops, fwd,
+                          "aggregate-forward-io", 0x10000);
+    memory_region_add_subregion_overlap(get_system_io(), 0, &fwd->io_region,
+                                        IOFWD_PRIORITY);
+
+    /* One region addressed by guest-physical address, shown twice. */
+    memory_region_init_io(&fwd->mmio, NULL, &iofwd_mem_ops, fwd,
+                          "aggregate-forward-mmio", IOFWD_MMIO_TOP);
+    memory_region_init_alias(&fwd->mmio_low, NULL,
+                             "aggregate-forward-mmio-32", &fwd->mmio,
+                             ram_below_4g,
+                             4 * GiB - bios_size - ram_below_4g);
+    memory_region_add_subregion_overlap(get_system_memory(), ram_below_4g,
+                                        &fwd->mmio_low, IOFWD_PRIORITY);
+    memory_region_init_alias(&fwd->mmio_high, NULL,
+                             "aggregate-forward-mmio-64", &fwd->mmio, high,
+                             IOFWD_MMIO_TOP - high);
+    memory_region_add_subregion_overlap(get_system_memory(), high,
+                                        &fwd->mmio_high, IOFWD_PRIORITY);
+}
+
+/* IO_RESP from the origin: wake the access waiting for it. */
+static bool iofwd_handle_resp(AggregateIOFwd *fwd, uint32_t from,
+                              const DSMMsg *msg, Error **errp)
+{
+    IOFwdWait *wait;
+
+    QEMU_LOCK_GUARD(&fwd->lock);
+    wait = g_hash_table_lookup(fwd->pending, GUINT_TO_POINTER(msg->io.id));
+    if (from != fwd->origin || !wait || wait->done) {
+        error_setg(errp, "IO_RESP %u matches no forwarded access",
+                   msg->io.id);
+        return false;
+    }
+    wait->resp = msg->io;
+    wait->done = true;
+    qemu_cond_broadcast(&fwd->cond);
+    return true;
+}
+
+/* ---- origin: replay in order, one worker per fragment */
+
+static MemTxAttrs iofwd_attrs_from_wire(uint32_t w)
+{
+    MemTxAttrs attrs = MEMTXATTRS_UNSPECIFIED;
+
+    if (!(w & DSM_IO_ATTR_UNSPECIFIED)) {
+        attrs = (MemTxAttrs) {
+            .secure = !!(w & DSM_IO_ATTR_SECURE),
+            .user = !!(w & DSM_IO_ATTR_USER),
+        };
+    }
+    return attrs;
+}
+
+/* Replay one access under the BQL, as the vCPU that made it. */
+static void iofwd_replay(DSMIOAccess *io)
+{
+    AddressSpace *as = io->space == DSM_IO_SPACE_IO ? &address_space_io
+                                                    : &address_space_memory;
+    CPUState *saved = current_cpu;
+    uint8_t buf[8];
+
+    current_cpu = io->cpu == DSM_IO_NO_CPU ? NULL : qemu_get_cpu(io->cpu);
+    if (io->write) {
+        stn_le_p(buf, io->size, io->data);
+    }
+    io->result = address_space_rw(as, io->addr,
+                                  iofwd_attrs_from_wire(io->attrs), buf,
+                                  io->size, io->write);
+    io->data = io->write ? 0 : ldn_le_p(buf, io->size);
+    current_cpu = saved;
+}
+
+static DSMIOAccess *iofwd_next(IOFwdWorker *w)
+{
+    QEMU_LOCK_GUARD(&w->lock);
+    while (g_queue_is_empty(&w->queue)) {
+        qemu_cond_wait(&w->cond, &w->lock);
+    }
+    return g_queue_pop_head(&w->queue);
+}
+
+/* Takes the BQL per access; may wait on the DSM, never on a peer. */
+static void *iofwd_worker_thread(void *opaque)
+{
+    IOFwdWorker *w = opaque;
+
+    rcu_register_thread();
+    for (;;) {
+        g_autofree DSMIOAccess *io = iofwd_next(w);
+        DSMMsg resp = { .type = DSM_MSG_IO_RESP };
+
+        bql_lock();
+        iofwd_replay(io);
+        bql_unlock();
+        resp.io = *io;
+        dsm_send(w->fwd->dsm, w->peer, &resp);
+    }
+    rcu_unregister_thread();
+    return NULL;
+}
+
+static bool iofwd_handle_req(AggregateIOFwd *fwd, uint32_t from,
+                             const DSMMsg *msg, Error **errp)
+{
+    IOFwdWorker *w = &fwd->workers[from];
+
+    if (fwd->self != fwd->origin) {
+        error_setg(errp, "IO_REQ sent to fragment %u, which is not the "
+                   "origin", fwd->self);
+        return false;
+    }
+    if (msg->io.cpu != DSM_IO_NO_CPU && !qemu_get_cpu(msg->io.cpu)) {
+        error_setg(errp, "IO_REQ from vCPU %u, which does not exist",
+                   msg->io.cpu);
+        return false;
+    }
+    WITH_QEMU_LOCK_GUARD(&w->lock) {
+        g_queue_push_tail(&w->queue, g_memdup2(&msg->io, sizeof(msg->io)));
+        qemu_cond_signal(&w->cond);
+    }
+    return true;
+}
+
+/* Link receive threads call this: never blocks. */
+static bool iofwd_handle(void *opaque, uint32_t from, const DSMMsg *msg,
+                         Error **errp)
+{
+    AggregateIOFwd *fwd = opaque;
+
+    if (msg->type == DSM_MSG_IO_REQ) {
+        return iofwd_handle_req(fwd, from, msg, errp);
+    }
+    return iofwd_handle_resp(fwd, from, msg, errp);
+}
+
+static void iofwd_peer_lost(void *opaque, uint32_t peer)
+{
+    AggregateIOFwd *fwd = opaque;
+
+    if (peer != fwd->origin) {
+        return;
+    }
+    QEMU_LOCK_GUARD(&fwd->lock);
+    fwd->origin_lost = true;
+    qemu_cond_broadcast(&fwd->cond);
+}
+
+static void iofwd_start_workers(AggregateIOFwd *fwd, uint32_t nr_fragments)
+{
+    uint32_t i;
+
+    fwd->workers = g_new0(IOFwdWorker, nr_fragments);
+    for (i = 0; i < nr_fragments; i++) {
+        IOFwdWorker *w = &fwd->workers[i];
+
+        w->fwd = fwd;
+        w->peer = i;
+        qemu_mutex_init(&w->lock);
+        qemu_cond_init(&w->cond);
+        g_queue_init(&w->queue);
+        if (i != fwd->self) {
+            qemu_thread_create(&w->thread, "aggregate-io", iofwd_worker_thread,
+                               w, QEMU_THREAD_DETACHED);
+        }
+    }
+}
+
+AggregateIOFwd *aggregate_iofwd_start(DSM *dsm, uint32_t self,
+                                      uint32_t origin, uint32_t nr_fragments,
+                                      hwaddr ram_below_4g,
+                                      hwaddr ram_above_4g, hwaddr bios_size)
+{
+    AggregateIOFwd *fwd = g_new0(AggregateIOFwd, 1);
+
+    fwd->dsm = dsm;
+    fwd->self = self;
+    fwd->origin = origin;
+    qemu_mutex_init(&fwd->lock);
+    qemu_cond_init(&fwd->cond);
+    fwd->pending = g_hash_table_new(NULL, NULL);
+    if (self == origin) {
+        iofwd_start_workers(fwd, nr_fragments);
+    } else {
+        iofwd_map(fwd, ram_below_4g, ram_above_4g, bios_size);
+    }
+    dsm_set_io_handler(dsm, iofwd_handle, iofwd_peer_lost, fwd);
+    return fwd;
+}
