@@ -654,33 +654,46 @@ static void test_unreachable_peer(void)
  */
 typedef struct BadMessage {
     const char *name;
-    uint8_t bytes[32];
-    size_t len;
+    uint32_t magic;             /* header as sent */
+    uint16_t version;
+    uint16_t type;
+    uint32_t length;
+    uint8_t payload[16];        /* then these bytes */
+    size_t payload_len;
 } BadMessage;
 
-#define HDR(type_hi, type_lo, len) \
-    0x41, 0x47, 0x47, 0x31, 0x00, 0x01, type_hi, type_lo, \
-    0x00, 0x00, 0x00, len, 0x00, 0x00, 0x00, 0x07
+#define MAGIC   0x41474731
+#define REQ     0x0101
+#define DATA    0x0105
 
 /* Pages of the hostile test: f0 homes 0..16383 and has written one. */
 #define HOSTILE_PAGE    0x300
 
 static const BadMessage bad_messages[] = {
-    { "bad-magic", { 0x41, 0x47, 0x47, 0x32, 0x00, 0x01, 0x01, 0x01,
-                     0, 0, 0, 12, 0, 0, 0, 7 }, 16 },
-    { "wrong-version", { 0x41, 0x47, 0x47, 0x31, 0x00, 0x09, 0x01, 0x01,
-                         0, 0, 0, 12, 0, 0, 0, 7 }, 16 },
-    { "unknown-type", { HDR(0x01, 0x7f, 12) }, 16 },
-    { "oversized", { 0x41, 0x47, 0x47, 0x31, 0x00, 0x01, 0x01, 0x01,
-                     0x00, 0x10, 0x00, 0x00, 0, 0, 0, 7 }, 16 },
-    { "truncated", { HDR(0x01, 0x01, 12), 0x00, 0x00 }, 18 },
-    { "page-out-of-range", { HDR(0x01, 0x01, 12),
-                             0, 0, 0, 0, 0, 0x10, 0, 0, 0, 0, 0, 0 }, 28 },
-    /* Well-formed, but DATA(E) for a page f0 never asked for. */
-    { "unsolicited-data", { HDR(0x01, 0x05, 16),
-                            0, 0, 0, 0, 0, 0, 0x03, 0x00, 0, 0, 0, 1,
-                            1, 1, 0, 0 }, 32 },
+    { "bad-magic", 0x41474732, 1, REQ, 12, { 0 }, 12 },
+    { "wrong-version", MAGIC, 9, REQ, 12, { 0 }, 12 },
+    { "unknown-type", MAGIC, 1, 0x017f, 12, { 0 }, 12 },
+    { "oversized", MAGIC, 1, REQ, 0x100000, { 0 }, 0 },
+    /* Two of the twelve payload bytes, then the link is shut. */
+    { "truncated", MAGIC, 1, REQ, 12, { 0 }, 2 },
+    { "page-out-of-range", MAGIC, 1, REQ, 12,
+      { 0, 0, 0, 0, 0, 0x10, 0, 0 }, 12 },
+    /* Well-formed, but DATA(E, ZERO) for a page f0 never asked for. */
+    { "unsolicited-data", MAGIC, 1, DATA, 16,
+      { 0, 0, 0, 0, 0, 0, 0x03, 0x00, 0, 0, 0, 1, 1, 1, 0, 0 }, 16 },
 };
+
+/* Header (sequence 7) and payload of @bad, into @buf; returns the size. */
+static size_t bad_message_bytes(const BadMessage *bad, uint8_t *buf)
+{
+    stl_be_p(buf, bad->magic);
+    stw_be_p(buf + 4, bad->version);
+    stw_be_p(buf + 6, bad->type);
+    stl_be_p(buf + 8, bad->length);
+    stl_be_p(buf + 12, 7);
+    memcpy(buf + 16, bad->payload, bad->payload_len);
+    return 16 + bad->payload_len;
+}
 
 static void hostile_hash(uint8_t *hash, int p0, int p1)
 {
@@ -716,8 +729,12 @@ static int hostile_connect(int port)
 
 static void hostile_send_hello(int fd, int p0, int p1)
 {
-    uint8_t msg[16 + 48] = { HDR(0x00, 0x01, 48) };
+    uint8_t msg[16 + 48] = { };
 
+    stl_be_p(msg, MAGIC);
+    stw_be_p(msg + 4, 1);                       /* version */
+    stw_be_p(msg + 6, 0x0001);                  /* HELLO */
+    stl_be_p(msg + 8, 48);
     msg[19] = 1;                                /* fragment f1 */
     msg[23] = 1;                                /* version 1 */
     hostile_hash(msg + 24, p0, p1);
@@ -751,12 +768,14 @@ static void test_hostile_peer(const void *opaque)
         "id=f1,address=127.0.0.1:%d,cpus=1,mem=64M", p0, p1);
     QTestState *qts = qtest_init(args);
     int fd = hostile_connect(p0);
+    uint8_t bytes[32];
+    size_t len = bad_message_bytes(bad, bytes);
     QDict *rsp;
     int tries;
 
     hostile_send_hello(fd, p0, p1);
     qtest_writel(qts, a, 0x600df00d);           /* f0 holds it Exclusive */
-    g_assert_cmpint(write(fd, bad->bytes, bad->len), ==, bad->len);
+    g_assert_cmpint(write(fd, bytes, len), ==, len);
     if (!strcmp(bad->name, "truncated")) {
         shutdown(fd, SHUT_WR);
     }
