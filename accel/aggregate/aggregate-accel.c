@@ -45,6 +45,7 @@ static struct {
     int (*tcg_init_machine)(MachineState *ms);
     void (*tcg_ops_init)(AccelOpsClass *ops);
     void (*tcg_create_vcpu_thread)(CPUState *cpu);
+    void (*tcg_kick_vcpu_thread)(CPUState *cpu);
 } aggregate_accel;
 
 bool aggregate_accel_enabled(void)
@@ -81,11 +82,28 @@ static void aggregate_create_vcpu_thread(CPUState *cpu)
     }
 }
 
+/*
+ * A parked vCPU's thread sleeps in sigwait() (dummy-cpus.c): only the
+ * SIG_IPI kick wakes it for run_on_cpu() work or a pause request; TCG's
+ * kick would only ask it to leave a TB it is not running.
+ */
+static void aggregate_kick_vcpu_thread(CPUState *cpu)
+{
+    if (aggregate_cpu_is_local(cpu)) {
+        aggregate_accel.tcg_kick_vcpu_thread(cpu);
+    } else if (cpu->created) {
+        /* Before the thread runs there is nothing to wake. */
+        cpus_kick_thread(cpu);
+    }
+}
+
 static void aggregate_ops_init(AccelOpsClass *ops)
 {
     aggregate_accel.tcg_ops_init(ops);
     aggregate_accel.tcg_create_vcpu_thread = ops->create_vcpu_thread;
+    aggregate_accel.tcg_kick_vcpu_thread = ops->kick_vcpu_thread;
     ops->create_vcpu_thread = aggregate_create_vcpu_thread;
+    ops->kick_vcpu_thread = aggregate_kick_vcpu_thread;
 }
 
 static int aggregate_init_machine(MachineState *ms)

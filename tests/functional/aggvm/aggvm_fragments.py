@@ -138,6 +138,25 @@ class Fragment:
         self.log.close()
 
 
+def qmp_query(path, command, timeout=10):
+    """Run one QMP @command on the monitor socket at @path."""
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(timeout)
+    s.connect(path)
+    f = s.makefile('rw')
+    f.readline()
+    for cmd in ('qmp_capabilities', command):
+        f.write(json.dumps({'execute': cmd}) + '\n')
+        f.flush()
+        rsp = {}
+        while 'return' not in rsp and 'error' not in rsp:
+            rsp = json.loads(f.readline())         # skip events
+    s.close()
+    if 'error' in rsp:
+        raise RuntimeError('%s: %s' % (command, rsp['error']['desc']))
+    return rsp['return']
+
+
 def aggregate_args(n, addrs, mem_mb, port=7000):
     """Command line shared by every fragment, but for fragment=."""
     args = ['-machine', 'aggregate,connect-timeout=30',

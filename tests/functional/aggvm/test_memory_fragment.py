@@ -17,7 +17,7 @@ import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from aggvm_fragments import Namespaces  # noqa: E402
+from aggvm_fragments import Namespaces, qmp_query  # noqa: E402
 from aggvm_guest import (expected_checksum, guest_dir,  # noqa: E402
                          parse_results, qemu_binary)
 
@@ -50,10 +50,12 @@ class MemoryFragment(unittest.TestCase):
              tempfile.TemporaryDirectory(prefix='aggvm-func-') as tmp:
             common = self.common_args(ns)
             console = os.path.join(tmp, 'console.log')
+            qmp = os.path.join(tmp, 'f1.qmp')
             f1_log = open(os.path.join(tmp, 'f1.log'), 'w+')
             f1 = subprocess.Popen(
                 ['ip', 'netns', 'exec', ns.names[1], qemu_binary()] +
-                common + ['-machine', 'fragment=f1', '-serial', 'null'],
+                common + ['-machine', 'fragment=f1', '-serial', 'null',
+                          '-qmp', 'unix:%s,server=on,wait=off' % qmp],
                 stdin=subprocess.DEVNULL, stdout=f1_log,
                 stderr=subprocess.STDOUT)
             try:
@@ -63,6 +65,8 @@ class MemoryFragment(unittest.TestCase):
                               '-serial', 'file:' + console],
                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                     stderr=subprocess.STDOUT, timeout=500)
+                # f1's monitor answers; it was home for node 1's pages.
+                self.f1_dsm = qmp_query(qmp, 'query-dsm')
             finally:
                 f1.terminate()
                 f1.wait(30)
@@ -96,6 +100,9 @@ class MemoryFragment(unittest.TestCase):
         # The fill did not fit in node 0: node 1's memory, homed on f1,
         # holds part of it.
         self.assertGreater(int(r['memfill.node1.used_kb']), 32 * 1024)
+        self.assertEqual(self.f1_dsm['homed-pages'], NODE_MB * 256)
+        # At least one request per page of node 1 the guest filled.
+        self.assertGreater(self.f1_dsm['messages-in'], 32 * 256)
 
 
 if __name__ == '__main__':
