@@ -1,5 +1,5 @@
 /*
- * aggvm: forwarding PIO and MMIO to the origin fragment
+ * aggvm: forwarding PIO and MMIO to the origin, vectors to their vCPU
  *
  * Copyright (c) 2026 The aggvm authors
  *
@@ -27,7 +27,15 @@
  *  - if the origin's link fails, waiting accesses complete with
  *    MEMTX_ERROR (the VM is being stopped) instead of hanging.
  *
- * Known gaps (aggregate accelerator issue): the legacy window
+ * Interrupt vectors: every fragment has every vCPU's APIC, so the APIC
+ * bus computes the same destinations everywhere.  When a vector is
+ * made pending in the APIC of a vCPU another fragment runs, the APIC
+ * hook (patch 0009) sends IRQ to that fragment instead, whose worker
+ * for the sender makes it pending there (in order with the sender's
+ * other messages, under the BQL).
+ *
+ * Known gaps (aggregate accelerator issue): NMI, INIT, SIPI and EOIs
+ * are not forwarded yet; the legacy window
  * 0xa0000-0xfffff (VGA, PAM-controlled shadow RAM) stays local, so PAM
  * changes made on the origin do not reach other fragments; the local
  * device models of non-origin fragments still exist, only shadowed.
@@ -43,6 +51,9 @@
 #include "exec/address-spaces.h"
 #include "exec/memory.h"
 #include "hw/core/cpu.h"
+#include "hw/i386/apic.h"
+#include "hw/i386/apic_internal.h"
+#include "target/i386/cpu.h"
 #include "hw/aggregate/iofwd.h"
 
 /* Above the device models, below the local APIC (priority 0x1000). */
@@ -55,7 +66,7 @@ typedef struct IOFwdWait {
     bool done;
 } IOFwdWait;
 
-/* The origin's worker for one fragment's requests. */
+/* Replays one fragment's IO_REQ and IRQ messages, in order. */
 typedef struct IOFwdWorker {
     AggregateIOFwd *fwd;
     uint32_t peer;
@@ -64,7 +75,7 @@ typedef struct IOFwdWorker {
     /* lock protects queue */
     QemuMutex lock;
     QemuCond cond;
-    GQueue queue;                   /* of DSMIOAccess * */
+    GQueue queue;                   /* of DSMMsg * */
 } IOFwdWorker;
 
 struct AggregateIOFwd {
@@ -76,7 +87,9 @@ struct AggregateIOFwd {
     MemoryRegion mmio;              /* addressed by guest-physical address */
     MemoryRegion mmio_low;          /* alias: above RAM, below the BIOS */
     MemoryRegion mmio_high;         /* alias: above the RAM beyond 4 GiB */
-    IOFwdWorker *workers;           /* origin: [nr_fragments] */
+    IOFwdWorker *workers;           /* [nr_fragments] */
+    const uint32_t *cpu_owner;      /* [nr_cpus] fragment running it */
+    uint32_t nr_cpus;
 
     /* lock protects the fields below; waiters sleep on cond */
     QemuMutex lock;
@@ -300,7 +313,7 @@ static void iofwd_replay(DSMIOAccess *io)
     current_cpu = saved;
 }
 
-static DSMIOAccess *iofwd_next(IOFwdWorker *w)
+static DSMMsg *iofwd_next(IOFwdWorker *w)
 {
     QEMU_LOCK_GUARD(&w->lock);
     while (g_queue_is_empty(&w->queue)) {
@@ -309,31 +322,65 @@ static DSMIOAccess *iofwd_next(IOFwdWorker *w)
     return g_queue_pop_head(&w->queue);
 }
 
-/* Takes the BQL per access; may wait on the DSM, never on a peer. */
+/* Make a forwarded vector pending in the APIC of a vCPU we run. */
+static void iofwd_deliver_irq(const DSMIrq *irq)
+{
+    X86CPU *cpu = X86_CPU(qemu_get_cpu(irq->cpu));
+
+    apic_deliver_vector(cpu->apic_state, irq->vector, irq->level);
+}
+
+/* Takes the BQL per message; may wait on the DSM, never on a peer. */
 static void *iofwd_worker_thread(void *opaque)
 {
     IOFwdWorker *w = opaque;
 
     rcu_register_thread();
     for (;;) {
-        g_autofree DSMIOAccess *io = iofwd_next(w);
+        g_autofree DSMMsg *msg = iofwd_next(w);
         DSMMsg resp = { .type = DSM_MSG_IO_RESP };
 
         bql_lock();
-        iofwd_replay(io);
+        if (msg->type == DSM_MSG_IRQ) {
+            iofwd_deliver_irq(&msg->irq);
+            bql_unlock();
+            continue;
+        }
+        iofwd_replay(&msg->io);
         bql_unlock();
-        resp.io = *io;
+        resp.io = msg->io;
         dsm_send(w->fwd->dsm, w->peer, &resp);
     }
     rcu_unregister_thread();
     return NULL;
 }
 
-static bool iofwd_handle_req(AggregateIOFwd *fwd, uint32_t from,
-                             const DSMMsg *msg, Error **errp)
+static void iofwd_queue(AggregateIOFwd *fwd, uint32_t from,
+                        const DSMMsg *msg)
 {
     IOFwdWorker *w = &fwd->workers[from];
 
+    QEMU_LOCK_GUARD(&w->lock);
+    g_queue_push_tail(&w->queue, g_memdup2(msg, sizeof(*msg)));
+    qemu_cond_signal(&w->cond);
+}
+
+static bool iofwd_handle_irq(AggregateIOFwd *fwd, uint32_t from,
+                             const DSMMsg *msg, Error **errp)
+{
+    if (msg->irq.cpu >= fwd->nr_cpus ||
+        fwd->cpu_owner[msg->irq.cpu] != fwd->self) {
+        error_setg(errp, "IRQ for vCPU %u, which this fragment does not "
+                   "run", msg->irq.cpu);
+        return false;
+    }
+    iofwd_queue(fwd, from, msg);
+    return true;
+}
+
+static bool iofwd_handle_req(AggregateIOFwd *fwd, uint32_t from,
+                             const DSMMsg *msg, Error **errp)
+{
     if (fwd->self != fwd->origin) {
         error_setg(errp, "IO_REQ sent to fragment %u, which is not the "
                    "origin", fwd->self);
@@ -344,10 +391,7 @@ static bool iofwd_handle_req(AggregateIOFwd *fwd, uint32_t from,
                    msg->io.cpu);
         return false;
     }
-    WITH_QEMU_LOCK_GUARD(&w->lock) {
-        g_queue_push_tail(&w->queue, g_memdup2(&msg->io, sizeof(msg->io)));
-        qemu_cond_signal(&w->cond);
-    }
+    iofwd_queue(fwd, from, msg);
     return true;
 }
 
@@ -357,10 +401,14 @@ static bool iofwd_handle(void *opaque, uint32_t from, const DSMMsg *msg,
 {
     AggregateIOFwd *fwd = opaque;
 
-    if (msg->type == DSM_MSG_IO_REQ) {
+    switch (msg->type) {
+    case DSM_MSG_IO_REQ:
         return iofwd_handle_req(fwd, from, msg, errp);
+    case DSM_MSG_IRQ:
+        return iofwd_handle_irq(fwd, from, msg, errp);
+    default:
+        return iofwd_handle_resp(fwd, from, msg, errp);
     }
-    return iofwd_handle_resp(fwd, from, msg, errp);
 }
 
 static void iofwd_peer_lost(void *opaque, uint32_t peer)
@@ -395,9 +443,33 @@ static void iofwd_start_workers(AggregateIOFwd *fwd, uint32_t nr_fragments)
     }
 }
 
+/* The APIC bus is about to make a vector pending: is its CPU ours? */
+static AggregateIOFwd *iofwd_instance;
+
+static bool iofwd_remote_irq(DeviceState *dev, int vector, int trigger_mode)
+{
+    AggregateIOFwd *fwd = iofwd_instance;
+    CPUState *cs = CPU(APIC_COMMON(dev)->cpu);
+    uint32_t owner;
+    DSMMsg msg = {
+        .type = DSM_MSG_IRQ,
+        .irq = { .cpu = cs->cpu_index, .vector = vector,
+                 .level = trigger_mode },
+    };
+
+    assert(cs->cpu_index < fwd->nr_cpus);
+    owner = fwd->cpu_owner[cs->cpu_index];
+    if (owner == fwd->self) {
+        return false;
+    }
+    dsm_send(fwd->dsm, owner, &msg);
+    return true;
+}
+
 AggregateIOFwd *aggregate_iofwd_start(DSM *dsm, uint32_t self,
                                       uint32_t origin, uint32_t nr_fragments,
-                                      hwaddr ram_below_4g,
+                                      const uint32_t *cpu_owner,
+                                      uint32_t nr_cpus, hwaddr ram_below_4g,
                                       hwaddr ram_above_4g, hwaddr bios_size)
 {
     AggregateIOFwd *fwd = g_new0(AggregateIOFwd, 1);
@@ -408,11 +480,14 @@ AggregateIOFwd *aggregate_iofwd_start(DSM *dsm, uint32_t self,
     qemu_mutex_init(&fwd->lock);
     qemu_cond_init(&fwd->cond);
     fwd->pending = g_hash_table_new(NULL, NULL);
-    if (self == origin) {
-        iofwd_start_workers(fwd, nr_fragments);
-    } else {
+    fwd->cpu_owner = g_memdup2(cpu_owner, nr_cpus * sizeof(*cpu_owner));
+    fwd->nr_cpus = nr_cpus;
+    iofwd_start_workers(fwd, nr_fragments);
+    if (self != origin) {
         iofwd_map(fwd, ram_below_4g, ram_above_4g, bios_size);
     }
     dsm_set_io_handler(dsm, iofwd_handle, iofwd_peer_lost, fwd);
+    iofwd_instance = fwd;
+    apic_remote_irq_hook = iofwd_remote_irq;
     return fwd;
 }

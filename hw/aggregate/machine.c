@@ -414,12 +414,27 @@ static bool aggregate_start_dsm(AggregateMachineState *ams, GPtrArray *frags,
 
 /* The origin, the first fragment, owns the devices; see iofwd.c. */
 static void aggregate_start_iofwd(AggregateMachineState *ams, int self,
-                                  uint32_t nr_fragments)
+                                  GPtrArray *frags)
 {
+    MachineState *ms = MACHINE(ams);
     X86MachineState *x86ms = X86_MACHINE(ams);
     RAMBlock *bios = qemu_ram_block_by_name("pc.bios");
+    unsigned int ncpus = ms->smp.max_cpus;
+    g_autofree uint32_t *owner = g_new0(uint32_t, ncpus);
+    unsigned int cpu;
+    guint i;
 
-    ams->iofwd = aggregate_iofwd_start(ams->dsm, self, 0, nr_fragments,
+    for (i = 0; i < frags->len; i++) {
+        AggregateFragment *f = frags->pdata[i];
+
+        for (cpu = 0; cpu < MIN(f->cpu_max, ncpus); cpu++) {
+            if (test_bit(cpu, f->cpu_set)) {
+                owner[cpu] = i;
+            }
+        }
+    }
+    ams->iofwd = aggregate_iofwd_start(ams->dsm, self, 0, frags->len,
+                                       owner, ncpus,
                                        x86ms->below_4g_mem_size,
                                        x86ms->above_4g_mem_size,
                                        bios ? qemu_ram_get_used_length(bios)
@@ -462,7 +477,7 @@ static void aggregate_machine_init(MachineState *ms)
     }
     amc->parent_init(ms);
     aggregate_start_dsm(ams, frags, self, &error_fatal);
-    aggregate_start_iofwd(ams, self, frags->len);
+    aggregate_start_iofwd(ams, self, frags);
 }
 
 static char *aggregate_get_fragment(Object *obj, Error **errp)

@@ -504,6 +504,7 @@ static bool dsm_recv(void *opaque, uint32_t from, const DSMMsg *msg,
         return dsm_handle_grant(dsm, msg, errp);
     case DSM_MSG_IO_REQ:
     case DSM_MSG_IO_RESP:
+    case DSM_MSG_IRQ:
         if (dsm->io_handler) {
             return dsm->io_handler(dsm->io_opaque, from, msg, errp);
         }

@@ -97,6 +97,13 @@ typedef struct QEMU_PACKED DSMWireIOResp {
     uint64_t data;
 } DSMWireIOResp;
 
+typedef struct QEMU_PACKED DSMWireIrq {
+    uint32_t cpu;
+    uint8_t vector;
+    uint8_t level;
+    uint8_t reserved[2];
+} DSMWireIrq;
+
 typedef struct QEMU_PACKED DSMWireGrant {
     uint64_t page;
     uint32_t tid;
@@ -122,6 +129,7 @@ QEMU_BUILD_BUG_ON(sizeof(DSMWireFwd) != 20);
 QEMU_BUILD_BUG_ON(sizeof(DSMWireGrant) != 16);
 QEMU_BUILD_BUG_ON(sizeof(DSMWireIOReq) != 32);
 QEMU_BUILD_BUG_ON(sizeof(DSMWireIOResp) != 16);
+QEMU_BUILD_BUG_ON(sizeof(DSMWireIrq) != 8);
 QEMU_BUILD_BUG_ON(sizeof(DSMWireData) + DSM_PAGE_SIZE != DSM_MAX_PAYLOAD);
 
 /* The bounds a peer's indexes are checked against. */
@@ -419,6 +427,37 @@ static bool dsm_decode_io_resp(const uint8_t *buf, size_t len,
     return true;
 }
 
+static void dsm_encode_irq(const DSMMsg *msg, GByteArray *out)
+{
+    DSMWireIrq w = {
+        .cpu = cpu_to_be32(msg->irq.cpu),
+        .vector = msg->irq.vector,
+        .level = msg->irq.level,
+    };
+
+    g_byte_array_append(out, (const guint8 *)&w, sizeof(w));
+}
+
+/* The vCPU index is checked by the receiver, which knows the CPUs. */
+static bool dsm_decode_irq(const uint8_t *buf, size_t len,
+                           const DSMLimits *lim, DSMMsg *msg, Error **errp)
+{
+    DSMWireIrq w;
+
+    memcpy(&w, buf, sizeof(w));
+    msg->irq = (DSMIrq) {
+        .cpu = be32_to_cpu(w.cpu),
+        .vector = w.vector,
+        .level = w.level,
+    };
+    if (w.level > 1) {
+        error_setg(errp, "dsm: IRQ trigger %u invalid, expected 0 (edge) "
+                   "or 1 (level)", w.level);
+        return false;
+    }
+    return dsm_check_reserved("IRQ", w.reserved, sizeof(w.reserved), errp);
+}
+
 static void dsm_encode_grant(const DSMMsg *msg, GByteArray *out)
 {
     DSMWireGrant w = {
@@ -518,6 +557,8 @@ static const DSMMsgDesc dsm_msg_descs[] = {
       dsm_encode_io_req, dsm_decode_io_req },
     { DSM_MSG_IO_RESP, "IO_RESP", sizeof(DSMWireIOResp), 0,
       dsm_encode_io_resp, dsm_decode_io_resp },
+    { DSM_MSG_IRQ, "IRQ", sizeof(DSMWireIrq), 0,
+      dsm_encode_irq, dsm_decode_irq },
 };
 
 static const DSMMsgDesc *dsm_msg_desc(uint16_t type)

@@ -53,7 +53,7 @@ typedef enum DSMMsgFamily {
     DSM_FAMILY_LINK = 0x00,         /* link handshake */
     DSM_FAMILY_DSM = 0x01,          /* page coherence */
     DSM_FAMILY_IO = 0x02,           /* PIO/MMIO forwarding */
-    DSM_FAMILY_IRQ = 0x03,          /* reserved: IRQ, CPU events, EOI */
+    DSM_FAMILY_IRQ = 0x03,          /* IRQ; reserved: CPU events, EOI */
     DSM_FAMILY_LIFECYCLE = 0x04,    /* reserved: RUN/STOP/RESET/QUIT */
     DSM_FAMILY_CLOCK = 0x05,        /* reserved: clock agreement */
     DSM_FAMILY_VCPU = 0x06,         /* reserved: vCPU state transfer */
@@ -71,6 +71,7 @@ typedef enum DSMMsgType {
     DSM_MSG_DONE = 0x0107,
     DSM_MSG_IO_REQ = 0x0201,
     DSM_MSG_IO_RESP = 0x0202,
+    DSM_MSG_IRQ = 0x0301,
 } DSMMsgType;
 
 /* What a REQ asks for and what a FWD tells the supplier to serve. */
@@ -126,6 +127,13 @@ typedef struct DSMIOAccess {
 #define DSM_IO_ATTR_UNSPECIFIED (1u << 2)
 #define DSM_IO_ATTR_KNOWN       0x7u
 
+/* IRQ: a vector made pending in the APIC of vCPU @cpu. */
+typedef struct DSMIrq {
+    uint32_t cpu;
+    uint8_t vector;
+    bool level;                 /* level-triggered (else edge) */
+} DSMIrq;
+
 typedef struct DSMMsg {
     DSMMsgType type;
     uint32_t seq;
@@ -145,6 +153,7 @@ typedef struct DSMMsg {
     uint8_t config_hash[DSM_CONFIG_HASH_SIZE];  /* HELLO */
     uint64_t nr_pages;          /* HELLO: the sender's DSM page count */
     DSMIOAccess io;             /* IO_REQ, IO_RESP */
+    DSMIrq irq;                 /* IRQ */
 } DSMMsg;
 
 /* A validated header, in host byte order. */

@@ -408,6 +408,49 @@ static void test_io_mmio(void)
     }
 }
 
+/* ---- interrupt vectors reach the fragment that runs their vCPU */
+
+static char *lapic_irr(QTestState *qts, int apic_id)
+{
+    g_autofree char *cmd = g_strdup_printf("info lapic %d", apic_id);
+    char *out = qtest_hmp(qts, "%s", cmd);
+    char *irr = strstr(out, "IRR\t");
+    char *end;
+
+    g_assert_nonnull(irr);
+    end = strpbrk(irr, "\r\n");
+    irr = g_strndup(irr, end ? end - irr : strlen(irr));
+    g_free(out);
+    return irr;
+}
+
+/*
+ * An MSI written on one fragment, for the vCPU of another: the vector
+ * becomes pending in the APIC of the fragment that runs the vCPU, and
+ * only there.  CPU i runs on fragment i; APIC id i.
+ */
+static void test_irq_msi_to_remote_vcpu(void)
+{
+    int src, dst;
+
+    for (src = 0; src < NR_FRAGS; src++) {
+        dst = (src + 1) % NR_FRAGS;
+        qtest_writel(agg.qts[src], 0xfee00000 | (dst << 12), 0x40 + src);
+    }
+    for (src = 0; src < NR_FRAGS; src++) {
+        g_autofree char *vec = g_strdup_printf(" %d ", 0x40 + src);
+        int f;
+
+        dst = (src + 1) % NR_FRAGS;
+        for (f = 0; f < NR_FRAGS; f++) {
+            g_autofree char *irr = lapic_irr(agg.qts[f], dst);
+
+            g_test_message("fragment f%d, APIC %d: %s", f, dst, irr);
+            g_assert((strstr(irr, vec) != NULL) == (f == dst));
+        }
+    }
+}
+
 /* query-dsm: per-fragment counters that add up across the aggregate. */
 static void test_query_dsm(void)
 {
@@ -839,6 +882,8 @@ int main(int argc, char **argv)
     qtest_add_func("/aggregate/io/pci-config", test_io_pci_config);
     qtest_add_func("/aggregate/io/cmos-write", test_io_cmos_write);
     qtest_add_func("/aggregate/io/mmio", test_io_mmio);
+    qtest_add_func("/aggregate/io/msi-to-remote-vcpu",
+                   test_irq_msi_to_remote_vcpu);
     qtest_add_func("/aggregate/dsm/read-after-remote-write",
                    test_read_after_remote_write);
     qtest_add_func("/aggregate/dsm/write-ping-pong", test_write_ping_pong);

@@ -65,6 +65,8 @@ static const DSMMsg sample_msgs[] = {
               .cpu = DSM_IO_NO_CPU, .addr = 0xffff } },
     { .type = DSM_MSG_IO_RESP, .seq = 14,
       .io = { .id = 8, .result = 1, .data = 0xff } },
+    { .type = DSM_MSG_IRQ, .seq = 15,
+      .irq = { .cpu = 5, .vector = 0xec, .level = true } },
 };
 
 static void assert_msg_equal(const DSMMsg *a, const DSMMsg *b)
@@ -83,6 +85,9 @@ static void assert_msg_equal(const DSMMsg *a, const DSMMsg *b)
                     b->config_hash, sizeof(b->config_hash));
     g_assert_cmpuint(a->nr_pages, ==, b->nr_pages);
     g_assert_cmpmem(&a->io, sizeof(a->io), &b->io, sizeof(b->io));
+    g_assert_cmpuint(a->irq.cpu, ==, b->irq.cpu);
+    g_assert_cmpuint(a->irq.vector, ==, b->irq.vector);
+    g_assert_cmpint(a->irq.level, ==, b->irq.level);
     g_assert(!a->data == !b->data);
     if (a->data) {
         g_assert_cmpmem(a->data, DSM_PAGE_SIZE, b->data, DSM_PAGE_SIZE);
@@ -172,6 +177,7 @@ static void test_type_names(void)
         { DSM_MSG_FWD, "FWD" }, { DSM_MSG_DATA, "DATA" },
         { DSM_MSG_GRANT, "GRANT" }, { DSM_MSG_DONE, "DONE" },
         { DSM_MSG_IO_REQ, "IO_REQ" }, { DSM_MSG_IO_RESP, "IO_RESP" },
+        { DSM_MSG_IRQ, "IRQ" },
         { 0, "unknown" }, { 0x0108, "unknown" }, { 0x0203, "unknown" },
     };
     size_t i;
@@ -274,8 +280,10 @@ static const BadCase bad_cases[] = {
       "message type 0x0000 unknown" },
     { "type-past-dsm", REQ_R, { { MUT_SET16, OFF_TYPE, 0x0108 } },
       "message type 0x0108 unknown" },
-    { "type-of-reserved-family", REQ_R, { { MUT_SET16, OFF_TYPE, 0x0301 } },
-      "message type 0x0301 unknown" },
+    { "type-of-reserved-family", REQ_R, { { MUT_SET16, OFF_TYPE, 0x0401 } },
+      "message type 0x0401 unknown" },
+    { "irq-bad-trigger", { .type = DSM_MSG_IRQ, .irq = { .vector = 0x31 } },
+      { { MUT_SET8, 21, 2 } }, "IRQ trigger 2 invalid" },
     { "type-past-io", REQ_R, { { MUT_SET16, OFF_TYPE, 0x0203 } },
       "message type 0x0203 unknown" },
     { "io-bad-space", IO_PIO, { { MUT_SET8, OFF_IO_SPACE, 2 } },
