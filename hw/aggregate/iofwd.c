@@ -54,6 +54,7 @@
 #include "hw/i386/apic.h"
 #include "hw/i386/apic_internal.h"
 #include "target/i386/cpu.h"
+#include "system/qtest.h"
 #include "hw/aggregate/iofwd.h"
 
 /* Above the device models, below the local APIC (priority 0x1000). */
@@ -461,6 +462,14 @@ static bool iofwd_remote_irq(DeviceState *dev, int vector, int trigger_mode)
     owner = fwd->cpu_owner[cs->cpu_index];
     if (owner == fwd->self) {
         return false;
+    }
+    /*
+     * Off the origin, only a local vCPU (an IPI, or an MSI it wrote) or
+     * qtest may send vectors: the device models here are shadows of the
+     * origin's, and what their timers raise must reach no guest CPU.
+     */
+    if (fwd->self != fwd->origin && !current_cpu && !qtest_enabled()) {
+        return true;
     }
     dsm_send(fwd->dsm, owner, &msg);
     return true;
