@@ -57,6 +57,7 @@ struct AggregateMachineState {
     uint32_t hold_time;             /* microseconds, see DSMConfig */
     Error *migration_blocker;
     Notifier init_done;
+    uint32_t *cpu_owner;            /* [max_cpus] fragment running it */
     DSM *dsm;
     AggregateIOFwd *iofwd;
 };
@@ -142,15 +143,24 @@ static bool aggregate_check_memory(MachineState *ms, GPtrArray *frags,
     return true;
 }
 
-/* Every vCPU index in exactly one fragment, none beyond -smp. */
-static bool aggregate_check_cpus(MachineState *ms, GPtrArray *frags,
-                                 Error **errp)
+#define AGGREGATE_NO_OWNER UINT32_MAX
+
+/*
+ * Every vCPU index in exactly one fragment, none beyond -smp; fills
+ * ams->cpu_owner, which NUMA set-up and interrupt forwarding use.
+ */
+static bool aggregate_check_cpus(AggregateMachineState *ams,
+                                 GPtrArray *frags, Error **errp)
 {
-    unsigned int ncpus = ms->smp.max_cpus;
-    g_autofree unsigned long *seen = bitmap_new(ncpus);
+    unsigned int ncpus = MACHINE(ams)->smp.max_cpus;
+    uint32_t *owner = g_new(uint32_t, ncpus);
     guint i;
     unsigned int cpu;
 
+    ams->cpu_owner = owner;
+    for (cpu = 0; cpu < ncpus; cpu++) {
+        owner[cpu] = AGGREGATE_NO_OWNER;
+    }
     for (i = 0; i < frags->len; i++) {
         AggregateFragment *f = frags->pdata[i];
 
@@ -164,19 +174,21 @@ static bool aggregate_check_cpus(MachineState *ms, GPtrArray *frags,
             if (!test_bit(cpu, f->cpu_set)) {
                 continue;
             }
-            if (test_bit(cpu, seen)) {
+            if (owner[cpu] != AGGREGATE_NO_OWNER) {
                 error_setg(errp, "aggregate-fragment '%s': vCPU %u is "
                            "already in another fragment",
                            aggregate_fragment_id(f), cpu);
                 return false;
             }
-            set_bit(cpu, seen);
+            owner[cpu] = i;
         }
     }
-    cpu = find_first_zero_bit(seen, ncpus);
-    if (cpu < ncpus) {
-        error_setg(errp, "aggregate: vCPU %u is in no fragment's cpus=", cpu);
-        return false;
+    for (cpu = 0; cpu < ncpus; cpu++) {
+        if (owner[cpu] == AGGREGATE_NO_OWNER) {
+            error_setg(errp, "aggregate: vCPU %u is in no fragment's cpus=",
+                       cpu);
+            return false;
+        }
     }
     return true;
 }
@@ -217,9 +229,10 @@ static bool aggregate_check_ram_backend(MachineState *ms, Error **errp)
  * remote nodes are twice as far.  Node i's memory is the range of
  * guest RAM fragment i is home for in the DSM.
  */
-static bool aggregate_setup_numa(MachineState *ms, GPtrArray *frags,
-                                 Error **errp)
+static bool aggregate_setup_numa(AggregateMachineState *ams,
+                                 GPtrArray *frags, Error **errp)
 {
+    MachineState *ms = MACHINE(ams);
     MachineClass *mc = MACHINE_GET_CLASS(ms);
     NumaState *numa = ms->numa_state;
     const CPUArchIdList *slots;
@@ -247,16 +260,14 @@ static bool aggregate_setup_numa(MachineState *ms, GPtrArray *frags,
         }
     }
     slots = mc->possible_cpu_arch_ids(ms);
+    assert(slots->len == ms->smp.max_cpus);
     for (j = 0; j < slots->len; j++) {
-        for (i = 0; i < frags->len; i++) {
-            AggregateFragment *f = frags->pdata[i];
+        CpuInstanceProperties *props = &((CPUArchIdList *)slots)->cpus[j].props;
 
-            if (j < f->cpu_max && test_bit(j, f->cpu_set)) {
-                ((CPUArchIdList *)slots)->cpus[j].props.node_id = i;
-                ((CPUArchIdList *)slots)->cpus[j].props.has_node_id = true;
-                numa->nodes[i].has_cpu = true;
-            }
-        }
+        i = ams->cpu_owner[j];
+        props->node_id = i;
+        props->has_node_id = true;
+        numa->nodes[i].has_cpu = true;
     }
     return true;
 }
@@ -416,25 +427,12 @@ static bool aggregate_start_dsm(AggregateMachineState *ams, GPtrArray *frags,
 static void aggregate_start_iofwd(AggregateMachineState *ams, int self,
                                   GPtrArray *frags)
 {
-    MachineState *ms = MACHINE(ams);
     X86MachineState *x86ms = X86_MACHINE(ams);
     RAMBlock *bios = qemu_ram_block_by_name("pc.bios");
-    unsigned int ncpus = ms->smp.max_cpus;
-    g_autofree uint32_t *owner = g_new0(uint32_t, ncpus);
-    unsigned int cpu;
-    guint i;
 
-    for (i = 0; i < frags->len; i++) {
-        AggregateFragment *f = frags->pdata[i];
-
-        for (cpu = 0; cpu < MIN(f->cpu_max, ncpus); cpu++) {
-            if (test_bit(cpu, f->cpu_set)) {
-                owner[cpu] = i;
-            }
-        }
-    }
     ams->iofwd = aggregate_iofwd_start(ams->dsm, self, 0, frags->len,
-                                       owner, ncpus,
+                                       ams->cpu_owner,
+                                       MACHINE(ams)->smp.max_cpus,
                                        x86ms->below_4g_mem_size,
                                        x86ms->above_4g_mem_size,
                                        bios ? qemu_ram_get_used_length(bios)
@@ -469,10 +467,10 @@ static void aggregate_machine_init(MachineState *ms)
     }
 
     if (!aggregate_check_memory(ms, frags, &error_fatal) ||
-        !aggregate_check_cpus(ms, frags, &error_fatal) ||
+        !aggregate_check_cpus(ams, frags, &error_fatal) ||
         !aggregate_check_ram_backend(ms, &error_fatal) ||
         !aggregate_check_accel(ms, frags->pdata[self], &error_fatal) ||
-        !aggregate_setup_numa(ms, frags, &error_fatal)) {
+        !aggregate_setup_numa(ams, frags, &error_fatal)) {
         return;
     }
     amc->parent_init(ms);
