@@ -46,6 +46,8 @@ static struct {
     void (*tcg_ops_init)(AccelOpsClass *ops);
     void (*tcg_create_vcpu_thread)(CPUState *cpu);
     void (*tcg_kick_vcpu_thread)(CPUState *cpu);
+    void (*tcg_handle_interrupt)(CPUState *cpu, int mask);
+    AggregateRemoteInterruptFn *remote_interrupt;
 } aggregate_accel;
 
 bool aggregate_accel_enabled(void)
@@ -60,6 +62,11 @@ void aggregate_accel_set_local_cpus(const unsigned long *cpus,
     aggregate_accel.local_cpus = bitmap_new(nr);
     bitmap_copy(aggregate_accel.local_cpus, cpus, nr);
     aggregate_accel.nr_cpus = nr;
+}
+
+void aggregate_accel_set_remote_interrupt(AggregateRemoteInterruptFn *fn)
+{
+    aggregate_accel.remote_interrupt = fn;
 }
 
 static bool aggregate_cpu_is_local(CPUState *cpu)
@@ -97,13 +104,31 @@ static void aggregate_kick_vcpu_thread(CPUState *cpu)
     }
 }
 
+/*
+ * An INIT, SIPI, NMI or SMI raised here on a vCPU another fragment runs
+ * (an IPI from one of our vCPUs, or the monitor's nmi command) must
+ * reach that fragment; set on the parked copy it would do nothing.
+ */
+static void aggregate_handle_interrupt(CPUState *cpu, int mask)
+{
+    if (!aggregate_cpu_is_local(cpu) && aggregate_accel.remote_interrupt) {
+        mask &= ~aggregate_accel.remote_interrupt(cpu, mask);
+        if (!mask) {
+            return;
+        }
+    }
+    aggregate_accel.tcg_handle_interrupt(cpu, mask);
+}
+
 static void aggregate_ops_init(AccelOpsClass *ops)
 {
     aggregate_accel.tcg_ops_init(ops);
     aggregate_accel.tcg_create_vcpu_thread = ops->create_vcpu_thread;
     aggregate_accel.tcg_kick_vcpu_thread = ops->kick_vcpu_thread;
+    aggregate_accel.tcg_handle_interrupt = ops->handle_interrupt;
     ops->create_vcpu_thread = aggregate_create_vcpu_thread;
     ops->kick_vcpu_thread = aggregate_kick_vcpu_thread;
+    ops->handle_interrupt = aggregate_handle_interrupt;
 }
 
 static int aggregate_init_machine(MachineState *ms)

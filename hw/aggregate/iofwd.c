@@ -51,15 +51,32 @@
 #include "exec/address-spaces.h"
 #include "exec/memory.h"
 #include "hw/core/cpu.h"
+#include "hw/pci/pci_device.h"
+#include "hw/pci/pci_host.h"
+#include "hw/pci-host/q35.h"
+#include "hw/aggregate/accel.h"
 #include "hw/i386/apic.h"
 #include "hw/i386/apic_internal.h"
 #include "target/i386/cpu.h"
 #include "system/qtest.h"
 #include "hw/aggregate/iofwd.h"
+#include "trace.h"
 
 /* Above the device models, below the local APIC (priority 0x1000). */
 #define IOFWD_PRIORITY  0x800
 #define IOFWD_MMIO_TOP  (1ULL << 46)
+#define IOFWD_VGA_BASE  0xa0000
+#define IOFWD_VGA_SIZE  0x20000
+
+/*
+ * The host-bridge registers replicated from the origin: PAM0-6 decide
+ * whether 0xc0000-0xfffff is RAM or ROM (firmware runs from there on
+ * every fragment, so it must be the same RAM, which the DSM keeps
+ * coherent), SMRAM/ESMRAMC what 0xa0000 and TSEG are.
+ */
+#define IOFWD_MAP_OFFSET    MCH_HOST_BRIDGE_PAM0
+#define IOFWD_MAP_LEN       (MCH_HOST_BRIDGE_ESMRAMC + 1 - IOFWD_MAP_OFFSET)
+QEMU_BUILD_BUG_ON(IOFWD_MAP_LEN > DSM_IO_MAP_MAX);
 
 /* A forwarded access waiting for its IO_RESP (client side). */
 typedef struct IOFwdWait {
@@ -88,9 +105,14 @@ struct AggregateIOFwd {
     MemoryRegion mmio;              /* addressed by guest-physical address */
     MemoryRegion mmio_low;          /* alias: above RAM, below the BIOS */
     MemoryRegion mmio_high;         /* alias: above the RAM beyond 4 GiB */
+    MemoryRegion mmio_vga;          /* alias: the legacy VGA window */
+    PCIDevice *host_bridge;         /* its PAM/SMRAM shape the memory map */
+    MemoryListener map_listener;    /* origin: sends them when they change */
+    uint8_t map_sent[DSM_IO_MAP_MAX];
     IOFwdWorker *workers;           /* [nr_fragments] */
     const uint32_t *cpu_owner;      /* [nr_cpus] fragment running it */
     uint32_t nr_cpus;
+    uint32_t nr_fragments;
 
     /* lock protects the fields below; waiters sleep on cond */
     QemuMutex lock;
@@ -259,6 +281,11 @@ static void iofwd_map(AggregateIOFwd *fwd, hwaddr ram_below_4g,
                              IOFWD_MMIO_TOP - high);
     memory_region_add_subregion_overlap(get_system_memory(), high,
                                         &fwd->mmio_high, IOFWD_PRIORITY);
+    /* VGA memory, or SMRAM when the origin opens it. */
+    memory_region_init_alias(&fwd->mmio_vga, NULL, "aggregate-forward-vga",
+                             &fwd->mmio, IOFWD_VGA_BASE, IOFWD_VGA_SIZE);
+    memory_region_add_subregion_overlap(get_system_memory(), IOFWD_VGA_BASE,
+                                        &fwd->mmio_vga, IOFWD_PRIORITY);
 }
 
 /* IO_RESP from the origin: wake the access waiting for it. */
@@ -331,6 +358,50 @@ static void iofwd_deliver_irq(const DSMIrq *irq)
     apic_deliver_vector(cpu->apic_state, irq->vector, irq->level);
 }
 
+/* INIT, SIPI, NMI, SMI for a vCPU we run, as its APIC would raise them. */
+static void iofwd_deliver_cpu_event(const DSMCpuEvent *ev)
+{
+    CPUState *cs = qemu_get_cpu(ev->cpu);
+    int mask = 0;
+
+    if (ev->events & DSM_CPU_EVENT_INIT) {
+        mask |= CPU_INTERRUPT_INIT;
+    }
+    if (ev->events & DSM_CPU_EVENT_SIPI) {
+        /* apic_startup() stores the vector the same way. */
+        APIC_COMMON(X86_CPU(cs)->apic_state)->sipi_vector = ev->sipi_vector;
+        mask |= CPU_INTERRUPT_SIPI;
+    }
+    if (ev->events & DSM_CPU_EVENT_NMI) {
+        mask |= CPU_INTERRUPT_NMI;
+    }
+    if (ev->events & DSM_CPU_EVENT_SMI) {
+        mask |= CPU_INTERRUPT_SMI;
+    }
+    trace_aggregate_cpu_event_deliver(ev->cpu, ev->events, ev->sipi_vector);
+    cpu_interrupt(cs, mask);
+}
+
+/*
+ * Make our host bridge's memory-map registers what the origin's are.
+ * Writing them through config space runs the bridge's own update code
+ * (mch_update_pam() and friends).
+ */
+static void iofwd_apply_map(AggregateIOFwd *fwd, const DSMIOMap *map)
+{
+    PCIDevice *dev = fwd->host_bridge;
+    unsigned i;
+
+    for (i = 0; i < map->len; i++) {
+        if (dev->config[map->offset + i] != map->bytes[i]) {
+            pci_host_config_write_common(dev, map->offset + i,
+                                         pci_config_size(dev),
+                                         map->bytes[i], 1);
+        }
+    }
+    trace_aggregate_io_map_apply(map->offset, map->len);
+}
+
 /* Takes the BQL per message; may wait on the DSM, never on a peer. */
 static void *iofwd_worker_thread(void *opaque)
 {
@@ -342,15 +413,24 @@ static void *iofwd_worker_thread(void *opaque)
         DSMMsg resp = { .type = DSM_MSG_IO_RESP };
 
         bql_lock();
-        if (msg->type == DSM_MSG_IRQ) {
+        switch (msg->type) {
+        case DSM_MSG_IRQ:
             iofwd_deliver_irq(&msg->irq);
+            break;
+        case DSM_MSG_CPU_EVENT:
+            iofwd_deliver_cpu_event(&msg->cpu_event);
+            break;
+        case DSM_MSG_IO_MAP:
+            iofwd_apply_map(w->fwd, &msg->io_map);
+            break;
+        default:
+            iofwd_replay(&msg->io);
+            resp.io = msg->io;
             bql_unlock();
+            dsm_send(w->fwd->dsm, w->peer, &resp);
             continue;
         }
-        iofwd_replay(&msg->io);
         bql_unlock();
-        resp.io = msg->io;
-        dsm_send(w->fwd->dsm, w->peer, &resp);
     }
     rcu_unregister_thread();
     return NULL;
@@ -373,6 +453,70 @@ static bool iofwd_handle_irq(AggregateIOFwd *fwd, uint32_t from,
         fwd->cpu_owner[msg->irq.cpu] != fwd->self) {
         error_setg(errp, "IRQ for vCPU %u, which this fragment does not "
                    "run", msg->irq.cpu);
+        return false;
+    }
+    iofwd_queue(fwd, from, msg);
+    return true;
+}
+
+static bool iofwd_handle_cpu_event(AggregateIOFwd *fwd, uint32_t from,
+                                   const DSMMsg *msg, Error **errp)
+{
+    if (msg->cpu_event.cpu >= fwd->nr_cpus ||
+        fwd->cpu_owner[msg->cpu_event.cpu] != fwd->self) {
+        error_setg(errp, "CPU_EVENT for vCPU %u, which this fragment does "
+                   "not run", msg->cpu_event.cpu);
+        return false;
+    }
+    iofwd_queue(fwd, from, msg);
+    return true;
+}
+
+/*
+ * The APIC of a vCPU the sender runs now matches other destinations:
+ * update our copy at once, on the receive thread, so that an IPI one
+ * of our vCPUs sends after it saw later memory writes of that vCPU
+ * (which come over the same link) already finds the new destination.
+ * Only these copies' fields change, and only here.
+ */
+static bool iofwd_handle_apic_state(AggregateIOFwd *fwd, uint32_t from,
+                                    const DSMMsg *msg, Error **errp)
+{
+    const DSMApicState *st = &msg->apic;
+    APICCommonState *s;
+    uint64_t base;
+
+    if (st->cpu >= fwd->nr_cpus || fwd->cpu_owner[st->cpu] != from) {
+        error_setg(errp, "APIC_STATE for vCPU %u, which fragment %u does "
+                   "not run", st->cpu, from);
+        return false;
+    }
+    s = APIC_COMMON(X86_CPU(qemu_get_cpu(st->cpu))->apic_state);
+    base = qatomic_read(&s->apicbase) & ~MSR_IA32_APICBASE_EXTD;
+    qatomic_set(&s->id, st->id);
+    qatomic_set(&s->log_dest, st->log_dest);
+    qatomic_set(&s->dest_mode, st->dest_mode);
+    qatomic_set(&s->apicbase,
+                base | (st->x2apic ? MSR_IA32_APICBASE_EXTD : 0));
+    trace_aggregate_apic_state_apply(st->cpu, st->id, st->log_dest,
+                                     st->dest_mode, st->x2apic);
+    return true;
+}
+
+static bool iofwd_handle_map(AggregateIOFwd *fwd, uint32_t from,
+                             const DSMMsg *msg, Error **errp)
+{
+    const DSMIOMap *map = &msg->io_map;
+
+    if (from != fwd->origin || fwd->self == fwd->origin) {
+        error_setg(errp, "IO_MAP from fragment %u, which is not the origin",
+                   from);
+        return false;
+    }
+    if (map->offset < IOFWD_MAP_OFFSET ||
+        map->offset + map->len > IOFWD_MAP_OFFSET + IOFWD_MAP_LEN) {
+        error_setg(errp, "IO_MAP of %u bytes at 0x%x: only the PAM and "
+                   "SMRAM registers are replicated", map->len, map->offset);
         return false;
     }
     iofwd_queue(fwd, from, msg);
@@ -407,6 +551,12 @@ static bool iofwd_handle(void *opaque, uint32_t from, const DSMMsg *msg,
         return iofwd_handle_req(fwd, from, msg, errp);
     case DSM_MSG_IRQ:
         return iofwd_handle_irq(fwd, from, msg, errp);
+    case DSM_MSG_CPU_EVENT:
+        return iofwd_handle_cpu_event(fwd, from, msg, errp);
+    case DSM_MSG_IO_MAP:
+        return iofwd_handle_map(fwd, from, msg, errp);
+    case DSM_MSG_APIC_STATE:
+        return iofwd_handle_apic_state(fwd, from, msg, errp);
     default:
         return iofwd_handle_resp(fwd, from, msg, errp);
     }
@@ -475,6 +625,116 @@ static bool iofwd_remote_irq(DeviceState *dev, int vector, int trigger_mode)
     return true;
 }
 
+/*
+ * cpu_interrupt() on a vCPU another fragment runs: send what only that
+ * fragment can act on.  The SIPI vector is in the APIC here, where the
+ * IPI was sent (apic_startup()).
+ */
+static int iofwd_remote_interrupt(CPUState *cs, int mask)
+{
+    AggregateIOFwd *fwd = iofwd_instance;
+    DSMMsg msg = {
+        .type = DSM_MSG_CPU_EVENT,
+        .cpu_event.cpu = cs->cpu_index,
+    };
+    DSMCpuEvent *ev = &msg.cpu_event;
+    int taken = mask & (CPU_INTERRUPT_INIT | CPU_INTERRUPT_SIPI |
+                        CPU_INTERRUPT_NMI | CPU_INTERRUPT_SMI);
+
+    if (!taken) {
+        return 0;
+    }
+    ev->events = (mask & CPU_INTERRUPT_INIT ? DSM_CPU_EVENT_INIT : 0) |
+                 (mask & CPU_INTERRUPT_SIPI ? DSM_CPU_EVENT_SIPI : 0) |
+                 (mask & CPU_INTERRUPT_NMI ? DSM_CPU_EVENT_NMI : 0) |
+                 (mask & CPU_INTERRUPT_SMI ? DSM_CPU_EVENT_SMI : 0);
+    if (mask & CPU_INTERRUPT_SIPI) {
+        ev->sipi_vector =
+            APIC_COMMON(X86_CPU(cs)->apic_state)->sipi_vector;
+    }
+    assert(cs->cpu_index < fwd->nr_cpus);
+    trace_aggregate_cpu_event_send(ev->cpu, ev->events, ev->sipi_vector,
+                                   fwd->cpu_owner[cs->cpu_index]);
+    dsm_send(fwd->dsm, fwd->cpu_owner[cs->cpu_index], &msg);
+    return taken;
+}
+
+/* One of our vCPUs changed what its APIC matches: tell the others. */
+static void iofwd_apic_dest_changed(DeviceState *dev)
+{
+    AggregateIOFwd *fwd = iofwd_instance;
+    APICCommonState *s = APIC_COMMON(dev);
+    CPUState *cs = CPU(s->cpu);
+    DSMMsg msg = {
+        .type = DSM_MSG_APIC_STATE,
+        .apic = {
+            .cpu = cs->cpu_index,
+            .id = s->id,
+            .log_dest = s->log_dest,
+            .dest_mode = s->dest_mode,
+            .x2apic = !!(s->apicbase & MSR_IA32_APICBASE_EXTD),
+        },
+    };
+    uint32_t i;
+
+    assert(cs->cpu_index < fwd->nr_cpus);
+    if (fwd->cpu_owner[cs->cpu_index] != fwd->self) {
+        return;     /* a reset: every fragment resets every APIC */
+    }
+    for (i = 0; i < fwd->nr_fragments; i++) {
+        if (i != fwd->self) {
+            dsm_send(fwd->dsm, i, &msg);
+        }
+    }
+}
+
+/*
+ * Origin: after every memory-map change, send the host bridge's PAM and
+ * SMRAM registers to the other fragments if they changed.  This runs
+ * in the thread that made the change, before it goes on, so a fragment
+ * sees the new map before any IPI or reply sent after the change.
+ */
+static void iofwd_map_commit(MemoryListener *listener)
+{
+    AggregateIOFwd *fwd = container_of(listener, AggregateIOFwd,
+                                       map_listener);
+    DSMMsg msg = {
+        .type = DSM_MSG_IO_MAP,
+        .io_map = { .offset = IOFWD_MAP_OFFSET, .len = IOFWD_MAP_LEN },
+    };
+    uint32_t i;
+
+    if (!memcmp(fwd->map_sent, fwd->host_bridge->config + IOFWD_MAP_OFFSET,
+                IOFWD_MAP_LEN)) {
+        return;
+    }
+    memcpy(fwd->map_sent, fwd->host_bridge->config + IOFWD_MAP_OFFSET,
+           IOFWD_MAP_LEN);
+    memcpy(msg.io_map.bytes, fwd->map_sent, IOFWD_MAP_LEN);
+    trace_aggregate_io_map_send(IOFWD_MAP_OFFSET, IOFWD_MAP_LEN);
+    for (i = 0; i < fwd->nr_fragments; i++) {
+        if (i != fwd->self) {
+            dsm_send(fwd->dsm, i, &msg);
+        }
+    }
+}
+
+static void iofwd_replicate_map(AggregateIOFwd *fwd)
+{
+    fwd->host_bridge = PCI_DEVICE(object_resolve_path_type("",
+                                                TYPE_MCH_PCI_DEVICE, NULL));
+    if (fwd->self != fwd->origin) {
+        return;
+    }
+    memcpy(fwd->map_sent, fwd->host_bridge->config + IOFWD_MAP_OFFSET,
+           IOFWD_MAP_LEN);
+    fwd->map_listener = (MemoryListener) {
+        .name = "aggregate-map",
+        .commit = iofwd_map_commit,
+    };
+    memory_listener_register(&fwd->map_listener, &address_space_memory);
+}
+
 AggregateIOFwd *aggregate_iofwd_start(DSM *dsm, uint32_t self,
                                       uint32_t origin, uint32_t nr_fragments,
                                       const uint32_t *cpu_owner,
@@ -491,6 +751,7 @@ AggregateIOFwd *aggregate_iofwd_start(DSM *dsm, uint32_t self,
     fwd->pending = g_hash_table_new(NULL, NULL);
     fwd->cpu_owner = g_memdup2(cpu_owner, nr_cpus * sizeof(*cpu_owner));
     fwd->nr_cpus = nr_cpus;
+    fwd->nr_fragments = nr_fragments;
     iofwd_start_workers(fwd, nr_fragments);
     if (self != origin) {
         iofwd_map(fwd, ram_below_4g, ram_above_4g, bios_size);
@@ -498,5 +759,8 @@ AggregateIOFwd *aggregate_iofwd_start(DSM *dsm, uint32_t self,
     dsm_set_io_handler(dsm, iofwd_handle, iofwd_peer_lost, fwd);
     iofwd_instance = fwd;
     apic_remote_irq_hook = iofwd_remote_irq;
+    apic_dest_changed_hook = iofwd_apic_dest_changed;
+    aggregate_accel_set_remote_interrupt(iofwd_remote_interrupt);
+    iofwd_replicate_map(fwd);
     return fwd;
 }

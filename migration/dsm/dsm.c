@@ -225,6 +225,8 @@ static void dsm_discard(DSM *dsm, uint64_t page)
 
     ram_block_discard_range(dsm->rb, page * DSM_PAGE_SIZE, DSM_PAGE_SIZE);
     if (tcg_enabled()) {
+        /* Epoch first: a copy the translator took before the discard. */
+        tb_code_epoch_bump(ra);
         tb_invalidate_phys_range(ra, ra + DSM_PAGE_SIZE - 1);
     }
 }
@@ -504,7 +506,10 @@ static bool dsm_recv(void *opaque, uint32_t from, const DSMMsg *msg,
         return dsm_handle_grant(dsm, msg, errp);
     case DSM_MSG_IO_REQ:
     case DSM_MSG_IO_RESP:
+    case DSM_MSG_IO_MAP:
     case DSM_MSG_IRQ:
+    case DSM_MSG_CPU_EVENT:
+    case DSM_MSG_APIC_STATE:
         if (dsm->io_handler) {
             return dsm->io_handler(dsm->io_opaque, from, msg, errp);
         }
@@ -738,6 +743,8 @@ DSM *dsm_start(const DSMConfig *cfg, Error **errp)
     if (!dsm_setup_uffd(dsm, errp) || !dsm_links_listen(dsm->links, errp)) {
         return NULL;    /* start-up error: QEMU exits */
     }
+    /* Never read guest code under a TCG page lock (patch 0010). */
+    tb_code_snapshots = true;
     qemu_thread_create(&dsm->fault_thread, "dsm-fault", dsm_fault_thread,
                        dsm, QEMU_THREAD_DETACHED);
     qemu_thread_create(&dsm->hold_thread, "dsm-hold", dsm_hold_thread,

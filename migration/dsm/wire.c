@@ -104,6 +104,29 @@ typedef struct QEMU_PACKED DSMWireIrq {
     uint8_t reserved[2];
 } DSMWireIrq;
 
+typedef struct QEMU_PACKED DSMWireCpuEvent {
+    uint32_t cpu;
+    uint8_t events;
+    uint8_t sipi_vector;
+    uint8_t reserved[2];
+} DSMWireCpuEvent;
+
+typedef struct QEMU_PACKED DSMWireApicState {
+    uint32_t cpu;
+    uint32_t id;
+    uint32_t log_dest;
+    uint8_t dest_mode;
+    uint8_t x2apic;
+    uint8_t reserved[2];
+} DSMWireApicState;
+
+typedef struct QEMU_PACKED DSMWireIOMap {
+    uint16_t offset;
+    uint8_t len;
+    uint8_t reserved;
+    uint8_t bytes[DSM_IO_MAP_MAX];
+} DSMWireIOMap;
+
 typedef struct QEMU_PACKED DSMWireGrant {
     uint64_t page;
     uint32_t tid;
@@ -130,6 +153,9 @@ QEMU_BUILD_BUG_ON(sizeof(DSMWireGrant) != 16);
 QEMU_BUILD_BUG_ON(sizeof(DSMWireIOReq) != 32);
 QEMU_BUILD_BUG_ON(sizeof(DSMWireIOResp) != 16);
 QEMU_BUILD_BUG_ON(sizeof(DSMWireIrq) != 8);
+QEMU_BUILD_BUG_ON(sizeof(DSMWireCpuEvent) != 8);
+QEMU_BUILD_BUG_ON(sizeof(DSMWireApicState) != 16);
+QEMU_BUILD_BUG_ON(sizeof(DSMWireIOMap) != 20);
 QEMU_BUILD_BUG_ON(sizeof(DSMWireData) + DSM_PAGE_SIZE != DSM_MAX_PAYLOAD);
 
 /* The bounds a peer's indexes are checked against. */
@@ -458,6 +484,108 @@ static bool dsm_decode_irq(const uint8_t *buf, size_t len,
     return dsm_check_reserved("IRQ", w.reserved, sizeof(w.reserved), errp);
 }
 
+static void dsm_encode_cpu_event(const DSMMsg *msg, GByteArray *out)
+{
+    DSMWireCpuEvent w = {
+        .cpu = cpu_to_be32(msg->cpu_event.cpu),
+        .events = msg->cpu_event.events,
+        .sipi_vector = msg->cpu_event.sipi_vector,
+    };
+
+    g_byte_array_append(out, (const guint8 *)&w, sizeof(w));
+}
+
+/* The vCPU index is checked by the receiver, which knows the CPUs. */
+static bool dsm_decode_cpu_event(const uint8_t *buf, size_t len,
+                                 const DSMLimits *lim, DSMMsg *msg,
+                                 Error **errp)
+{
+    DSMWireCpuEvent w;
+
+    memcpy(&w, buf, sizeof(w));
+    msg->cpu_event = (DSMCpuEvent) {
+        .cpu = be32_to_cpu(w.cpu),
+        .events = w.events,
+        .sipi_vector = w.sipi_vector,
+    };
+    if (!w.events || (w.events & ~DSM_CPU_EVENT_KNOWN)) {
+        error_setg(errp, "dsm: CPU_EVENT events 0x%x invalid", w.events);
+        return false;
+    }
+    return dsm_check_reserved("CPU_EVENT", w.reserved, sizeof(w.reserved),
+                              errp);
+}
+
+static void dsm_encode_apic_state(const DSMMsg *msg, GByteArray *out)
+{
+    DSMWireApicState w = {
+        .cpu = cpu_to_be32(msg->apic.cpu),
+        .id = cpu_to_be32(msg->apic.id),
+        .log_dest = cpu_to_be32(msg->apic.log_dest),
+        .dest_mode = msg->apic.dest_mode,
+        .x2apic = msg->apic.x2apic,
+    };
+
+    g_byte_array_append(out, (const guint8 *)&w, sizeof(w));
+}
+
+/* The vCPU index is checked by the receiver, which knows the CPUs. */
+static bool dsm_decode_apic_state(const uint8_t *buf, size_t len,
+                                  const DSMLimits *lim, DSMMsg *msg,
+                                  Error **errp)
+{
+    DSMWireApicState w;
+
+    memcpy(&w, buf, sizeof(w));
+    msg->apic = (DSMApicState) {
+        .cpu = be32_to_cpu(w.cpu),
+        .id = be32_to_cpu(w.id),
+        .log_dest = be32_to_cpu(w.log_dest),
+        .dest_mode = w.dest_mode,
+        .x2apic = w.x2apic,
+    };
+    if (w.dest_mode != 0 && w.dest_mode != 0xf) {
+        error_setg(errp, "dsm: APIC_STATE destination format 0x%x invalid, "
+                   "expected 0xf (flat) or 0 (cluster)", w.dest_mode);
+        return false;
+    }
+    if (w.x2apic > 1) {
+        error_setg(errp, "dsm: APIC_STATE x2APIC flag %u invalid", w.x2apic);
+        return false;
+    }
+    return dsm_check_reserved("APIC_STATE", w.reserved, sizeof(w.reserved),
+                              errp);
+}
+
+static void dsm_encode_io_map(const DSMMsg *msg, GByteArray *out)
+{
+    DSMWireIOMap w = {
+        .offset = cpu_to_be16(msg->io_map.offset),
+        .len = msg->io_map.len,
+    };
+
+    memcpy(w.bytes, msg->io_map.bytes, msg->io_map.len);
+    g_byte_array_append(out, (const guint8 *)&w, sizeof(w));
+}
+
+static bool dsm_decode_io_map(const uint8_t *buf, size_t len,
+                              const DSMLimits *lim, DSMMsg *msg, Error **errp)
+{
+    DSMWireIOMap w;
+
+    memcpy(&w, buf, sizeof(w));
+    msg->io_map.offset = be16_to_cpu(w.offset);
+    msg->io_map.len = w.len;
+    memcpy(msg->io_map.bytes, w.bytes, sizeof(w.bytes));
+    if (!w.len || w.len > DSM_IO_MAP_MAX ||
+        msg->io_map.offset + w.len > DSM_IO_MAP_SPACE) {
+        error_setg(errp, "dsm: IO_MAP of %u bytes at 0x%x is outside the "
+                   "PCI configuration header", w.len, msg->io_map.offset);
+        return false;
+    }
+    return dsm_check_reserved("IO_MAP", &w.reserved, 1, errp);
+}
+
 static void dsm_encode_grant(const DSMMsg *msg, GByteArray *out)
 {
     DSMWireGrant w = {
@@ -557,8 +685,14 @@ static const DSMMsgDesc dsm_msg_descs[] = {
       dsm_encode_io_req, dsm_decode_io_req },
     { DSM_MSG_IO_RESP, "IO_RESP", sizeof(DSMWireIOResp), 0,
       dsm_encode_io_resp, dsm_decode_io_resp },
+    { DSM_MSG_IO_MAP, "IO_MAP", sizeof(DSMWireIOMap), 0,
+      dsm_encode_io_map, dsm_decode_io_map },
     { DSM_MSG_IRQ, "IRQ", sizeof(DSMWireIrq), 0,
       dsm_encode_irq, dsm_decode_irq },
+    { DSM_MSG_CPU_EVENT, "CPU_EVENT", sizeof(DSMWireCpuEvent), 0,
+      dsm_encode_cpu_event, dsm_decode_cpu_event },
+    { DSM_MSG_APIC_STATE, "APIC_STATE", sizeof(DSMWireApicState), 0,
+      dsm_encode_apic_state, dsm_decode_apic_state },
 };
 
 static const DSMMsgDesc *dsm_msg_desc(uint16_t type)

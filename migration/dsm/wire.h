@@ -53,7 +53,7 @@ typedef enum DSMMsgFamily {
     DSM_FAMILY_LINK = 0x00,         /* link handshake */
     DSM_FAMILY_DSM = 0x01,          /* page coherence */
     DSM_FAMILY_IO = 0x02,           /* PIO/MMIO forwarding */
-    DSM_FAMILY_IRQ = 0x03,          /* IRQ; reserved: CPU events, EOI */
+    DSM_FAMILY_IRQ = 0x03,          /* IRQ, CPU_EVENT, APIC_STATE, EOI */
     DSM_FAMILY_LIFECYCLE = 0x04,    /* reserved: RUN/STOP/RESET/QUIT */
     DSM_FAMILY_CLOCK = 0x05,        /* reserved: clock agreement */
     DSM_FAMILY_VCPU = 0x06,         /* reserved: vCPU state transfer */
@@ -71,7 +71,10 @@ typedef enum DSMMsgType {
     DSM_MSG_DONE = 0x0107,
     DSM_MSG_IO_REQ = 0x0201,
     DSM_MSG_IO_RESP = 0x0202,
+    DSM_MSG_IO_MAP = 0x0203,
     DSM_MSG_IRQ = 0x0301,
+    DSM_MSG_CPU_EVENT = 0x0302,
+    DSM_MSG_APIC_STATE = 0x0303,
 } DSMMsgType;
 
 /* What a REQ asks for and what a FWD tells the supplier to serve. */
@@ -134,6 +137,44 @@ typedef struct DSMIrq {
     bool level;                 /* level-triggered (else edge) */
 } DSMIrq;
 
+/* CPU_EVENT: interrupts without a vector, for vCPU @cpu. */
+typedef struct DSMCpuEvent {
+    uint32_t cpu;
+    uint8_t events;             /* DSM_CPU_EVENT_* */
+    uint8_t sipi_vector;        /* with DSM_CPU_EVENT_SIPI */
+} DSMCpuEvent;
+
+#define DSM_CPU_EVENT_INIT      (1u << 0)
+#define DSM_CPU_EVENT_SIPI      (1u << 1)
+#define DSM_CPU_EVENT_NMI       (1u << 2)
+#define DSM_CPU_EVENT_SMI       (1u << 3)
+#define DSM_CPU_EVENT_KNOWN     0xfu
+
+/*
+ * APIC_STATE: what IPIs and MSIs match the APIC of vCPU @cpu, sent by
+ * the fragment that runs it whenever the guest changes it.
+ */
+typedef struct DSMApicState {
+    uint32_t cpu;
+    uint32_t id;                /* xAPIC ID */
+    uint32_t log_dest;          /* logical destination (LDR) */
+    uint8_t dest_mode;          /* destination format: 0xf flat, 0 cluster */
+    bool x2apic;
+} DSMApicState;
+
+/*
+ * IO_MAP: the origin's host-bridge registers that shape the memory map
+ * (PAM, SMRAM), @len bytes of its PCI configuration space at @offset.
+ */
+#define DSM_IO_MAP_MAX          16
+#define DSM_IO_MAP_SPACE        256     /* a PCI configuration header */
+
+typedef struct DSMIOMap {
+    uint16_t offset;
+    uint8_t len;
+    uint8_t bytes[DSM_IO_MAP_MAX];
+} DSMIOMap;
+
 typedef struct DSMMsg {
     DSMMsgType type;
     uint32_t seq;
@@ -154,6 +195,9 @@ typedef struct DSMMsg {
     uint64_t nr_pages;          /* HELLO: the sender's DSM page count */
     DSMIOAccess io;             /* IO_REQ, IO_RESP */
     DSMIrq irq;                 /* IRQ */
+    DSMCpuEvent cpu_event;      /* CPU_EVENT */
+    DSMApicState apic;          /* APIC_STATE */
+    DSMIOMap io_map;            /* IO_MAP */
 } DSMMsg;
 
 /* A validated header, in host byte order. */

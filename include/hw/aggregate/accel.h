@@ -25,4 +25,19 @@ bool aggregate_accel_enabled(void);
 void aggregate_accel_set_local_cpus(const unsigned long *cpus,
                                     unsigned int nr);
 
+/*
+ * AggregateRemoteInterruptFn: deliver the CPU_INTERRUPT_* bits of @mask
+ * that make sense there to the fragment that runs @cpu, and return the
+ * bits it took; the others are set on the parked vCPU as usual.
+ * Called from cpu_interrupt(), with the BQL held.
+ */
+typedef int (AggregateRemoteInterruptFn)(CPUState *cpu, int mask);
+
+/*
+ * aggregate_accel_set_remote_interrupt: the machine's forwarder for
+ * interrupts without a vector (INIT, SIPI, NMI, SMI) raised on a vCPU
+ * another fragment runs.  Vectors go through the APIC hook instead.
+ */
+void aggregate_accel_set_remote_interrupt(AggregateRemoteInterruptFn *fn);
+
 #endif /* HW_AGGREGATE_ACCEL_H */

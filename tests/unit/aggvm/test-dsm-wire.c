@@ -67,6 +67,16 @@ static const DSMMsg sample_msgs[] = {
       .io = { .id = 8, .result = 1, .data = 0xff } },
     { .type = DSM_MSG_IRQ, .seq = 15,
       .irq = { .cpu = 5, .vector = 0xec, .level = true } },
+    { .type = DSM_MSG_CPU_EVENT, .seq = 16,
+      .cpu_event = { .cpu = 1, .events = DSM_CPU_EVENT_INIT |
+                     DSM_CPU_EVENT_SIPI, .sipi_vector = 0x9f } },
+    { .type = DSM_MSG_APIC_STATE, .seq = 18,
+      .apic = { .cpu = 2, .id = 2, .log_dest = 0x04, .dest_mode = 0xf } },
+    { .type = DSM_MSG_APIC_STATE, .seq = 19,
+      .apic = { .cpu = 17, .id = 17, .log_dest = 0x10002, .x2apic = true } },
+    { .type = DSM_MSG_IO_MAP, .seq = 17,
+      .io_map = { .offset = 0x90, .len = 15,
+                  .bytes = { 0x30, 0x33, 0x33, 0x33, 0x33, 0x33, 0x33 } } },
 };
 
 static void assert_msg_equal(const DSMMsg *a, const DSMMsg *b)
@@ -88,6 +98,12 @@ static void assert_msg_equal(const DSMMsg *a, const DSMMsg *b)
     g_assert_cmpuint(a->irq.cpu, ==, b->irq.cpu);
     g_assert_cmpuint(a->irq.vector, ==, b->irq.vector);
     g_assert_cmpint(a->irq.level, ==, b->irq.level);
+    g_assert_cmpmem(&a->cpu_event, sizeof(a->cpu_event),
+                    &b->cpu_event, sizeof(b->cpu_event));
+    g_assert_cmpmem(&a->apic, sizeof(a->apic), &b->apic, sizeof(b->apic));
+    g_assert_cmpuint(a->io_map.offset, ==, b->io_map.offset);
+    g_assert_cmpmem(a->io_map.bytes, a->io_map.len,
+                    b->io_map.bytes, b->io_map.len);
     g_assert(!a->data == !b->data);
     if (a->data) {
         g_assert_cmpmem(a->data, DSM_PAGE_SIZE, b->data, DSM_PAGE_SIZE);
@@ -178,7 +194,10 @@ static void test_type_names(void)
         { DSM_MSG_GRANT, "GRANT" }, { DSM_MSG_DONE, "DONE" },
         { DSM_MSG_IO_REQ, "IO_REQ" }, { DSM_MSG_IO_RESP, "IO_RESP" },
         { DSM_MSG_IRQ, "IRQ" },
-        { 0, "unknown" }, { 0x0108, "unknown" }, { 0x0203, "unknown" },
+        { DSM_MSG_CPU_EVENT, "CPU_EVENT" },
+        { DSM_MSG_IO_MAP, "IO_MAP" },
+        { DSM_MSG_APIC_STATE, "APIC_STATE" },
+        { 0, "unknown" }, { 0x0108, "unknown" }, { 0x0204, "unknown" },
     };
     size_t i;
 
@@ -236,6 +255,14 @@ typedef struct BadCase {
                  .io = { .id = 1, .space = DSM_IO_SPACE_IO, .size = 2, \
                          .cpu = 0, .addr = 0x70 } }
 #define OFF_HELLO_FRAG  16
+#define OFF_PAYLOAD     16
+
+#define CPU_EV  { .type = DSM_MSG_CPU_EVENT, \
+                  .cpu_event = { .events = DSM_CPU_EVENT_NMI } }
+#define APIC_1  { .type = DSM_MSG_APIC_STATE, \
+                  .apic = { .cpu = 1, .id = 1, .dest_mode = 0xf } }
+#define IO_MAP_PAM { .type = DSM_MSG_IO_MAP, \
+                     .io_map = { .offset = 0x90, .len = 15 } }
 
 #define REQ_R   { .type = DSM_MSG_REQ, .page = 5 }
 #define INV_1   { .type = DSM_MSG_INV, .page = 5, .tid = 1 }
@@ -284,8 +311,25 @@ static const BadCase bad_cases[] = {
       "message type 0x0401 unknown" },
     { "irq-bad-trigger", { .type = DSM_MSG_IRQ, .irq = { .vector = 0x31 } },
       { { MUT_SET8, 21, 2 } }, "IRQ trigger 2 invalid" },
-    { "type-past-io", REQ_R, { { MUT_SET16, OFF_TYPE, 0x0203 } },
-      "message type 0x0203 unknown" },
+    { "type-past-io", REQ_R, { { MUT_SET16, OFF_TYPE, 0x0204 } },
+      "message type 0x0204 unknown" },
+    { "type-past-irq", REQ_R, { { MUT_SET16, OFF_TYPE, 0x0304 } },
+      "message type 0x0304 unknown" },
+    { "apic-bad-format", APIC_1, { { MUT_SET8, OFF_PAYLOAD + 12, 0x7 } },
+      "APIC_STATE destination format 0x7 invalid" },
+    { "apic-bad-x2apic", APIC_1, { { MUT_SET8, OFF_PAYLOAD + 13, 2 } },
+      "APIC_STATE x2APIC flag 2 invalid" },
+    { "cpu-event-none", CPU_EV, { { MUT_SET8, OFF_PAYLOAD + 4, 0 } },
+      "CPU_EVENT events 0x0 invalid" },
+    { "cpu-event-unknown", CPU_EV, { { MUT_SET8, OFF_PAYLOAD + 4, 0x12 } },
+      "CPU_EVENT events 0x12 invalid" },
+    { "io-map-empty", IO_MAP_PAM, { { MUT_SET8, OFF_PAYLOAD + 2, 0 } },
+      "IO_MAP of 0 bytes at 0x90 is outside" },
+    { "io-map-too-long", IO_MAP_PAM, { { MUT_SET8, OFF_PAYLOAD + 2, 17 } },
+      "IO_MAP of 17 bytes at 0x90 is outside" },
+    { "io-map-past-header", IO_MAP_PAM,
+      { { MUT_SET16, OFF_PAYLOAD, 0xf8 } },
+      "IO_MAP of 15 bytes at 0xf8 is outside" },
     { "io-bad-space", IO_PIO, { { MUT_SET8, OFF_IO_SPACE, 2 } },
       "IO_REQ space 2 invalid" },
     { "io-bad-size", IO_PIO, { { MUT_SET8, OFF_IO_SIZE, 3 } },
