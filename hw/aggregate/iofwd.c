@@ -60,6 +60,7 @@
 #include "target/i386/cpu.h"
 #include "system/qtest.h"
 #include "hw/aggregate/iofwd.h"
+#include "hw/aggregate/lifecycle.h"
 #include "trace.h"
 
 /* Above the device models, below the local APIC (priority 0x1000). */
@@ -557,6 +558,8 @@ static bool iofwd_handle(void *opaque, uint32_t from, const DSMMsg *msg,
         return iofwd_handle_map(fwd, from, msg, errp);
     case DSM_MSG_APIC_STATE:
         return iofwd_handle_apic_state(fwd, from, msg, errp);
+    case DSM_MSG_SHUTDOWN:
+        return aggregate_lifecycle_handle(from, msg, errp);
     default:
         return iofwd_handle_resp(fwd, from, msg, errp);
     }

@@ -39,6 +39,7 @@
 #include "system/numa.h"
 #include "system/qtest.h"
 #include "hw/aggregate/accel.h"
+#include "hw/aggregate/lifecycle.h"
 #include "hw/aggregate/aggregate.h"
 #include "hw/aggregate/iofwd.h"
 #include "hw/i386/x86.h"
@@ -149,6 +150,33 @@ static bool aggregate_check_memory(MachineState *ms, GPtrArray *frags,
  * Every vCPU index in exactly one fragment, none beyond -smp; fills
  * ams->cpu_owner, which NUMA set-up and interrupt forwarding use.
  */
+/*
+ * The guest takes CPUs of one socket to share caches and one NUMA node;
+ * a socket split between fragments contradicts the node per fragment.
+ */
+static bool aggregate_check_sockets(AggregateMachineState *ams,
+                                    GPtrArray *frags, Error **errp)
+{
+    MachineState *ms = MACHINE(ams);
+    unsigned int per_socket = ms->smp.max_cpus / ms->smp.sockets;
+    unsigned int cpu, first;
+
+    for (cpu = 0; cpu < ms->smp.max_cpus; cpu++) {
+        first = cpu - cpu % per_socket;
+        if (ams->cpu_owner[cpu] != ams->cpu_owner[first]) {
+            error_setg(errp, "aggregate: vCPUs %u and %u share a socket but "
+                       "run on fragments '%s' and '%s'; give each fragment "
+                       "whole sockets (-smp ...,sockets=N)", first, cpu,
+                       aggregate_fragment_id(
+                           frags->pdata[ams->cpu_owner[first]]),
+                       aggregate_fragment_id(
+                           frags->pdata[ams->cpu_owner[cpu]]));
+            return false;
+        }
+    }
+    return true;
+}
+
 static bool aggregate_check_cpus(AggregateMachineState *ams,
                                  GPtrArray *frags, Error **errp)
 {
@@ -190,7 +218,7 @@ static bool aggregate_check_cpus(AggregateMachineState *ams,
             return false;
         }
     }
-    return true;
+    return aggregate_check_sockets(ams, frags, errp);
 }
 
 /* Refuse RAM set-ups that hide accesses from the DSM's userfaultfd. */
@@ -437,6 +465,7 @@ static void aggregate_start_iofwd(AggregateMachineState *ams, int self,
                                        x86ms->above_4g_mem_size,
                                        bios ? qemu_ram_get_used_length(bios)
                                             : 0);
+    aggregate_lifecycle_start(ams->dsm, self, frags->len);
 }
 
 static void aggregate_standalone_cpus(MachineState *ms)
@@ -554,6 +583,8 @@ static void aggregate_machine_class_init(ObjectClass *oc, void *data)
     mc->desc = "Aggregate VM fragment (Q35; guest RAM shared by the DSM)";
     mc->alias = NULL;
     mc->is_default = false;
+    /* -smp N gives N sockets, so that fragments can own whole sockets. */
+    mc->smp_props.prefer_sockets = true;
 
     object_class_property_add_str(oc, "fragment", aggregate_get_fragment,
                                   aggregate_set_fragment);

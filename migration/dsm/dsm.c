@@ -132,6 +132,7 @@ struct DSM {
     /* I/O forwarding, set before the links come up */
     DSMFamilyHandler *io_handler;
     DSMPeerLostFn *io_lost;
+    bool leaving;                   /* see dsm_leave() */
     void *io_opaque;
 
     /* Counters, updated atomically. */
@@ -187,6 +188,11 @@ static void *page_host(DSM *dsm, uint64_t page)
  */
 static void dsm_peer_failed(DSM *dsm, uint32_t peer, Error *err)
 {
+    if (qatomic_read(&dsm->leaving)) {
+        trace_dsm_peer_left(dsm->ids[peer]);
+        error_free(err);
+        return;
+    }
     error_report("aggregate: fragment %s failed, stopping the VM: %s",
                  dsm->ids[peer], error_get_pretty(err));
     error_free(err);
@@ -210,6 +216,16 @@ void dsm_set_io_handler(DSM *dsm, DSMFamilyHandler *handler,
     dsm->io_handler = handler;
     dsm->io_lost = lost;
     dsm->io_opaque = opaque;
+}
+
+void dsm_leave(DSM *dsm)
+{
+    qatomic_set(&dsm->leaving, true);
+}
+
+void dsm_flush(DSM *dsm, int64_t timeout_ms)
+{
+    dsm_links_flush(dsm->links, timeout_ms);
 }
 
 void dsm_send(DSM *dsm, uint32_t to, const DSMMsg *msg)
@@ -510,6 +526,7 @@ static bool dsm_recv(void *opaque, uint32_t from, const DSMMsg *msg,
     case DSM_MSG_IRQ:
     case DSM_MSG_CPU_EVENT:
     case DSM_MSG_APIC_STATE:
+    case DSM_MSG_SHUTDOWN:
         if (dsm->io_handler) {
             return dsm->io_handler(dsm->io_opaque, from, msg, errp);
         }

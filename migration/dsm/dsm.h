@@ -91,6 +91,14 @@ void dsm_set_io_handler(DSM *dsm, DSMFamilyHandler *handler,
 /* Queue @msg for fragment @to; never blocks (see dsm_links_send). */
 void dsm_send(DSM *dsm, uint32_t to, const DSMMsg *msg);
 
+/*
+ * dsm_leave: the aggregate VM is shutting down.  From now on a link
+ * that closes is a peer leaving too, not a failure that stops the VM.
+ * dsm_flush: wait up to @timeout_ms until what was sent is on the wire.
+ */
+void dsm_leave(DSM *dsm);
+void dsm_flush(DSM *dsm, int64_t timeout_ms);
+
 /* This fragment's id. */
 const char *dsm_get_fragment_id(DSM *dsm);
 

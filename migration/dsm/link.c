@@ -195,7 +195,7 @@ void dsm_links_send(DSMLinks *links, uint32_t to, const DSMMsg *msg)
         return;
     }
     g_queue_push_tail(&link->txq, bytes);
-    qemu_cond_signal(&link->cond);
+    qemu_cond_broadcast(&link->cond);   /* the send thread, not a flush */
 }
 
 /*
@@ -207,6 +207,9 @@ static GByteArray *link_next(DSMLink *link)
 {
     QEMU_LOCK_GUARD(&link->lock);
     link->tx_busy = false;
+    if (g_queue_is_empty(&link->txq)) {
+        qemu_cond_broadcast(&link->cond);   /* for dsm_links_flush() */
+    }
     while (g_queue_is_empty(&link->txq) && !link->dead) {
         qemu_cond_wait(&link->cond, &link->lock);
     }
@@ -353,7 +356,7 @@ static bool wait_readable(int fd, int64_t deadline, const char *what,
                           Error **errp)
 {
     for (;;) {
-        int64_t left = deadline - qemu_clock_get_ms(QEMU_CLOCK_REALTIME);
+        int64_t left = deadline - g_get_monotonic_time() / 1000;
         struct pollfd pfd = { .fd = fd, .events = POLLIN };
         int ret;
 
@@ -496,7 +499,7 @@ static QIOChannelSocket *dial_until(DSMLinks *links, uint32_t peer,
             return sioc;
         }
         object_unref(OBJECT(sioc));
-        if (qemu_clock_get_ms(QEMU_CLOCK_REALTIME) >= deadline) {
+        if (g_get_monotonic_time() / 1000 >= deadline) {
             g_autofree char *str = socket_uri(addr);
 
             error_propagate_prepend(errp, err, "fragment %s (%s) did not "
@@ -575,7 +578,7 @@ static void start_threads(DSMLinks *links)
 
 bool dsm_links_connect(DSMLinks *links, int64_t timeout_ms, Error **errp)
 {
-    int64_t deadline = qemu_clock_get_ms(QEMU_CLOCK_REALTIME) + timeout_ms;
+    int64_t deadline = g_get_monotonic_time() / 1000 + timeout_ms;
     uint32_t self = links->cfg.self;
     uint32_t i;
 
@@ -598,6 +601,30 @@ bool dsm_links_connect(DSMLinks *links, int64_t timeout_ms, Error **errp)
     }
     start_threads(links);
     return true;
+}
+
+void dsm_links_flush(DSMLinks *links, int64_t timeout_ms)
+{
+    int64_t deadline = g_get_monotonic_time() / 1000 + timeout_ms;
+    uint32_t i;
+
+    for (i = 0; i < links->cfg.nr_fragments; i++) {
+        DSMLink *link = &links->link[i];
+
+        if (!link->sioc) {
+            continue;
+        }
+        QEMU_LOCK_GUARD(&link->lock);
+        while (link->started && !link->dead &&
+               (link->tx_busy || !g_queue_is_empty(&link->txq))) {
+            int64_t left = deadline - g_get_monotonic_time() / 1000;
+
+            if (left <= 0 ||
+                !qemu_cond_timedwait(&link->cond, &link->lock, left)) {
+                break;
+            }
+        }
+    }
 }
 
 void dsm_links_get_stats(DSMLinks *links, DSMLinkStats *stats)

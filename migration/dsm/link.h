@@ -70,6 +70,13 @@ bool dsm_links_connect(DSMLinks *links, int64_t timeout_ms, Error **errp);
  */
 void dsm_links_send(DSMLinks *links, uint32_t to, const DSMMsg *msg);
 
+/*
+ * dsm_links_flush: wait until every queued message is written to its
+ * socket (or its link is dead), at most @timeout_ms in all.  For a
+ * fragment about to exit.
+ */
+void dsm_links_flush(DSMLinks *links, int64_t timeout_ms);
+
 /* Bytes and messages sent and received over sockets, all links. */
 typedef struct DSMLinkStats {
     uint64_t bytes_in;

@@ -120,6 +120,11 @@ typedef struct QEMU_PACKED DSMWireApicState {
     uint8_t reserved[2];
 } DSMWireApicState;
 
+typedef struct QEMU_PACKED DSMWireShutdown {
+    uint32_t cause;
+    uint8_t reserved[4];
+} DSMWireShutdown;
+
 typedef struct QEMU_PACKED DSMWireIOMap {
     uint16_t offset;
     uint8_t len;
@@ -155,6 +160,7 @@ QEMU_BUILD_BUG_ON(sizeof(DSMWireIOResp) != 16);
 QEMU_BUILD_BUG_ON(sizeof(DSMWireIrq) != 8);
 QEMU_BUILD_BUG_ON(sizeof(DSMWireCpuEvent) != 8);
 QEMU_BUILD_BUG_ON(sizeof(DSMWireApicState) != 16);
+QEMU_BUILD_BUG_ON(sizeof(DSMWireShutdown) != 8);
 QEMU_BUILD_BUG_ON(sizeof(DSMWireIOMap) != 20);
 QEMU_BUILD_BUG_ON(sizeof(DSMWireData) + DSM_PAGE_SIZE != DSM_MAX_PAYLOAD);
 
@@ -557,6 +563,26 @@ static bool dsm_decode_apic_state(const uint8_t *buf, size_t len,
                               errp);
 }
 
+static void dsm_encode_shutdown(const DSMMsg *msg, GByteArray *out)
+{
+    DSMWireShutdown w = { .cause = cpu_to_be32(msg->cause) };
+
+    g_byte_array_append(out, (const guint8 *)&w, sizeof(w));
+}
+
+/* The cause is checked by the receiver, which knows the causes. */
+static bool dsm_decode_shutdown(const uint8_t *buf, size_t len,
+                                const DSMLimits *lim, DSMMsg *msg,
+                                Error **errp)
+{
+    DSMWireShutdown w;
+
+    memcpy(&w, buf, sizeof(w));
+    msg->cause = be32_to_cpu(w.cause);
+    return dsm_check_reserved("SHUTDOWN", w.reserved, sizeof(w.reserved),
+                              errp);
+}
+
 static void dsm_encode_io_map(const DSMMsg *msg, GByteArray *out)
 {
     DSMWireIOMap w = {
@@ -693,6 +719,8 @@ static const DSMMsgDesc dsm_msg_descs[] = {
       dsm_encode_cpu_event, dsm_decode_cpu_event },
     { DSM_MSG_APIC_STATE, "APIC_STATE", sizeof(DSMWireApicState), 0,
       dsm_encode_apic_state, dsm_decode_apic_state },
+    { DSM_MSG_SHUTDOWN, "SHUTDOWN", sizeof(DSMWireShutdown), 0,
+      dsm_encode_shutdown, dsm_decode_shutdown },
 };
 
 static const DSMMsgDesc *dsm_msg_desc(uint16_t type)

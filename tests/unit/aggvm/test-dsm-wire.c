@@ -74,6 +74,7 @@ static const DSMMsg sample_msgs[] = {
       .apic = { .cpu = 2, .id = 2, .log_dest = 0x04, .dest_mode = 0xf } },
     { .type = DSM_MSG_APIC_STATE, .seq = 19,
       .apic = { .cpu = 17, .id = 17, .log_dest = 0x10002, .x2apic = true } },
+    { .type = DSM_MSG_SHUTDOWN, .seq = 20, .cause = 3 },
     { .type = DSM_MSG_IO_MAP, .seq = 17,
       .io_map = { .offset = 0x90, .len = 15,
                   .bytes = { 0x30, 0x33, 0x33, 0x33, 0x33, 0x33, 0x33 } } },
@@ -101,6 +102,7 @@ static void assert_msg_equal(const DSMMsg *a, const DSMMsg *b)
     g_assert_cmpmem(&a->cpu_event, sizeof(a->cpu_event),
                     &b->cpu_event, sizeof(b->cpu_event));
     g_assert_cmpmem(&a->apic, sizeof(a->apic), &b->apic, sizeof(b->apic));
+    g_assert_cmpuint(a->cause, ==, b->cause);
     g_assert_cmpuint(a->io_map.offset, ==, b->io_map.offset);
     g_assert_cmpmem(a->io_map.bytes, a->io_map.len,
                     b->io_map.bytes, b->io_map.len);
@@ -197,6 +199,7 @@ static void test_type_names(void)
         { DSM_MSG_CPU_EVENT, "CPU_EVENT" },
         { DSM_MSG_IO_MAP, "IO_MAP" },
         { DSM_MSG_APIC_STATE, "APIC_STATE" },
+        { DSM_MSG_SHUTDOWN, "SHUTDOWN" },
         { 0, "unknown" }, { 0x0108, "unknown" }, { 0x0204, "unknown" },
     };
     size_t i;
@@ -307,8 +310,12 @@ static const BadCase bad_cases[] = {
       "message type 0x0000 unknown" },
     { "type-past-dsm", REQ_R, { { MUT_SET16, OFF_TYPE, 0x0108 } },
       "message type 0x0108 unknown" },
-    { "type-of-reserved-family", REQ_R, { { MUT_SET16, OFF_TYPE, 0x0401 } },
-      "message type 0x0401 unknown" },
+    { "type-of-reserved-family", REQ_R, { { MUT_SET16, OFF_TYPE, 0x0501 } },
+      "message type 0x0501 unknown" },
+    { "type-past-lifecycle", REQ_R, { { MUT_SET16, OFF_TYPE, 0x0402 } },
+      "message type 0x0402 unknown" },
+    { "shutdown-reserved", { .type = DSM_MSG_SHUTDOWN },
+      { { MUT_SET8, OFF_PAYLOAD + 5, 1 } }, "SHUTDOWN reserved" },
     { "irq-bad-trigger", { .type = DSM_MSG_IRQ, .irq = { .vector = 0x31 } },
       { { MUT_SET8, 21, 2 } }, "IRQ trigger 2 invalid" },
     { "type-past-io", REQ_R, { { MUT_SET16, OFF_TYPE, 0x0204 } },

@@ -1,0 +1,34 @@
+/*
+ * aggvm: shutdown coordinated across the fragments of an aggregate VM
+ *
+ * Copyright (c) 2026 The aggvm authors
+ *
+ * This work is licensed under the terms of the GNU GPL, version 2 or
+ * later.  See the COPYING file in the top-level directory.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#ifndef HW_AGGREGATE_LIFECYCLE_H
+#define HW_AGGREGATE_LIFECYCLE_H
+
+#include "migration/dsm/dsm.h"
+
+/*
+ * aggregate_lifecycle_start: from now on, a shutdown of this fragment
+ * (guest poweroff, QMP quit, a signal) is sent to every other fragment
+ * of @nr_fragments, which shuts down the same way.  Call once, during
+ * machine init.
+ */
+void aggregate_lifecycle_start(DSM *dsm, uint32_t self,
+                               uint32_t nr_fragments);
+
+/*
+ * aggregate_lifecycle_handle: a lifecycle message from fragment @from,
+ * on a link receive thread (never blocks).  False, with @errp set, for
+ * a message that breaks the protocol.
+ */
+bool aggregate_lifecycle_handle(uint32_t from, const DSMMsg *msg,
+                                Error **errp);
+
+#endif /* HW_AGGREGATE_LIFECYCLE_H */
