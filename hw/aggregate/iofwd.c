@@ -424,6 +424,9 @@ static void *iofwd_worker_thread(void *opaque)
         case DSM_MSG_IO_MAP:
             iofwd_apply_map(w->fwd, &msg->io_map);
             break;
+        case DSM_MSG_RESET:
+            aggregate_lifecycle_peer_reset(w->peer);
+            break;
         default:
             iofwd_replay(&msg->io);
             resp.io = msg->io;
@@ -560,6 +563,9 @@ static bool iofwd_handle(void *opaque, uint32_t from, const DSMMsg *msg,
         return iofwd_handle_apic_state(fwd, from, msg, errp);
     case DSM_MSG_SHUTDOWN:
         return aggregate_lifecycle_handle(from, msg, errp);
+    case DSM_MSG_RESET:
+        iofwd_queue(fwd, from, msg);    /* in order with CPU_EVENT */
+        return true;
     default:
         return iofwd_handle_resp(fwd, from, msg, errp);
     }

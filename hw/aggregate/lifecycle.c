@@ -15,11 +15,20 @@
  * a shutdown notifier and waits, bounded, until it is on the wire; a
  * fragment that receives it requests the same shutdown itself.  Both
  * treat links that close from then on as peers leaving (dsm_leave()).
+ *
+ * A system reset (guest reboot, QMP system_reset) on one fragment sends
+ * RESET to the others.  The receiver's worker for the sender, which
+ * also replays the sender's INIT and SIPI in order, requests a local
+ * reset and waits for it, so the firmware's SIPIs after the reboot find
+ * reset vCPUs.  A reset a peer asked for is not sent back.  vCPUs of
+ * other fragments run until their fragment resets; a guest that reboots
+ * stops them first (Linux halts every other CPU).
  */
 
 #include "qemu/osdep.h"
 #include "qapi/error.h"
 #include "qemu/atomic.h"
+#include "qemu/main-loop.h"
 #include "qemu/notify.h"
 #include "system/runstate.h"
 #include "hw/aggregate/lifecycle.h"
@@ -34,6 +43,11 @@ static struct {
     uint32_t nr_fragments;
     Notifier shutdown;
     bool remote;                /* a peer's SHUTDOWN started ours */
+
+    /* Under the BQL. */
+    QemuCond reset_cond;        /* resets changed */
+    uint64_t resets;            /* machine resets so far, start-up's too */
+    bool reset_from_peer;       /* the next reset is a peer's */
 } lifecycle;
 
 static void lifecycle_shutdown(Notifier *notifier, void *data)
@@ -55,12 +69,45 @@ static void lifecycle_shutdown(Notifier *notifier, void *data)
     dsm_flush(lifecycle.dsm, LIFECYCLE_FLUSH_MS);
 }
 
+void aggregate_lifecycle_reset_done(void)
+{
+    DSMMsg msg = {
+        .type = DSM_MSG_RESET,
+        .cause = SHUTDOWN_CAUSE_GUEST_RESET,
+    };
+    uint32_t i;
+
+    if (lifecycle.resets++ && !lifecycle.reset_from_peer) {
+        trace_aggregate_reset_send();
+        for (i = 0; i < lifecycle.nr_fragments; i++) {
+            if (i != lifecycle.self) {
+                dsm_send(lifecycle.dsm, i, &msg);
+            }
+        }
+    }
+    lifecycle.reset_from_peer = false;
+    qemu_cond_broadcast(&lifecycle.reset_cond);
+}
+
+void aggregate_lifecycle_peer_reset(uint32_t from)
+{
+    uint64_t before = lifecycle.resets;
+
+    trace_aggregate_reset_recv(from);
+    lifecycle.reset_from_peer = true;
+    qemu_system_reset_request(SHUTDOWN_CAUSE_GUEST_RESET);
+    while (lifecycle.resets == before && !qatomic_read(&lifecycle.remote)) {
+        qemu_cond_wait_bql(&lifecycle.reset_cond);
+    }
+}
+
 void aggregate_lifecycle_start(DSM *dsm, uint32_t self,
                                uint32_t nr_fragments)
 {
     lifecycle.dsm = dsm;
     lifecycle.self = self;
     lifecycle.nr_fragments = nr_fragments;
+    qemu_cond_init(&lifecycle.reset_cond);
     lifecycle.shutdown.notify = lifecycle_shutdown;
     qemu_register_shutdown_notifier(&lifecycle.shutdown);
 }
@@ -68,6 +115,7 @@ void aggregate_lifecycle_start(DSM *dsm, uint32_t self,
 bool aggregate_lifecycle_handle(uint32_t from, const DSMMsg *msg,
                                 Error **errp)
 {
+    assert(msg->type == DSM_MSG_SHUTDOWN);
     if (msg->cause == SHUTDOWN_CAUSE_NONE ||
         msg->cause >= SHUTDOWN_CAUSE__MAX) {
         error_setg(errp, "SHUTDOWN with unknown cause %u", msg->cause);

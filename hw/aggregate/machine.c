@@ -67,6 +67,7 @@ struct AggregateMachineClass {
     PCMachineClass parent_class;
 
     void (*parent_init)(MachineState *ms);
+    void (*parent_reset)(MachineState *ms, ResetType type);
 };
 
 /* No fragments at all: one process runs the whole VM. */
@@ -476,6 +477,17 @@ static void aggregate_standalone_cpus(MachineState *ms)
     aggregate_accel_set_local_cpus(all, ms->smp.max_cpus);
 }
 
+/* Every fragment resets together: see lifecycle.c. */
+static void aggregate_machine_reset(MachineState *ms, ResetType type)
+{
+    AggregateMachineClass *amc = AGGREGATE_MACHINE_GET_CLASS(ms);
+
+    amc->parent_reset(ms, type);
+    if (AGGREGATE_MACHINE(ms)->dsm) {
+        aggregate_lifecycle_reset_done();
+    }
+}
+
 static void aggregate_machine_init(MachineState *ms)
 {
     AggregateMachineState *ams = AGGREGATE_MACHINE(ms);
@@ -580,6 +592,8 @@ static void aggregate_machine_class_init(ObjectClass *oc, void *data)
     /* Inherited from pc-q35-10.0: keep its init, drop its identity. */
     amc->parent_init = mc->init;
     mc->init = aggregate_machine_init;
+    amc->parent_reset = mc->reset;
+    mc->reset = aggregate_machine_reset;
     mc->desc = "Aggregate VM fragment (Q35; guest RAM shared by the DSM)";
     mc->alias = NULL;
     mc->is_default = false;

@@ -721,6 +721,8 @@ static const DSMMsgDesc dsm_msg_descs[] = {
       dsm_encode_apic_state, dsm_decode_apic_state },
     { DSM_MSG_SHUTDOWN, "SHUTDOWN", sizeof(DSMWireShutdown), 0,
       dsm_encode_shutdown, dsm_decode_shutdown },
+    { DSM_MSG_RESET, "RESET", sizeof(DSMWireShutdown), 0,
+      dsm_encode_shutdown, dsm_decode_shutdown },
 };
 
 static const DSMMsgDesc *dsm_msg_desc(uint16_t type)

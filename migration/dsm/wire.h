@@ -54,7 +54,7 @@ typedef enum DSMMsgFamily {
     DSM_FAMILY_DSM = 0x01,          /* page coherence */
     DSM_FAMILY_IO = 0x02,           /* PIO/MMIO forwarding */
     DSM_FAMILY_IRQ = 0x03,          /* IRQ, CPU_EVENT, APIC_STATE, EOI */
-    DSM_FAMILY_LIFECYCLE = 0x04,    /* SHUTDOWN; reserved: RUN/STOP/RESET */
+    DSM_FAMILY_LIFECYCLE = 0x04,    /* SHUTDOWN, RESET; reserved: RUN/STOP */
     DSM_FAMILY_CLOCK = 0x05,        /* reserved: clock agreement */
     DSM_FAMILY_VCPU = 0x06,         /* reserved: vCPU state transfer */
     DSM_FAMILY_NET = 0x07,          /* reserved: virtio-net payloads */
@@ -76,6 +76,7 @@ typedef enum DSMMsgType {
     DSM_MSG_CPU_EVENT = 0x0302,
     DSM_MSG_APIC_STATE = 0x0303,
     DSM_MSG_SHUTDOWN = 0x0401,
+    DSM_MSG_RESET = 0x0402,
 } DSMMsgType;
 
 /* What a REQ asks for and what a FWD tells the supplier to serve. */
@@ -198,7 +199,7 @@ typedef struct DSMMsg {
     DSMIrq irq;                 /* IRQ */
     DSMCpuEvent cpu_event;      /* CPU_EVENT */
     DSMApicState apic;          /* APIC_STATE */
-    uint32_t cause;             /* SHUTDOWN: the sender's ShutdownCause */
+    uint32_t cause;             /* SHUTDOWN, RESET: a ShutdownCause */
     DSMIOMap io_map;            /* IO_MAP */
 } DSMMsg;
 

@@ -17,11 +17,26 @@
 /*
  * aggregate_lifecycle_start: from now on, a shutdown of this fragment
  * (guest poweroff, QMP quit, a signal) is sent to every other fragment
- * of @nr_fragments, which shuts down the same way.  Call once, during
- * machine init.
+ * of @nr_fragments, which shuts down the same way, and so is a system
+ * reset.  Call once, during machine init.
  */
 void aggregate_lifecycle_start(DSM *dsm, uint32_t self,
                                uint32_t nr_fragments);
+
+/*
+ * aggregate_lifecycle_reset_done: the machine has just been reset (in
+ * the main loop, vCPUs paused).  Unless a peer asked for this reset or
+ * it is the one at start-up, every other fragment must reset too.
+ */
+void aggregate_lifecycle_reset_done(void);
+
+/*
+ * aggregate_lifecycle_peer_reset: fragment @from reset; reset this one
+ * and wait until that is done, so that what @from sends after RESET
+ * (INIT and SIPI from its firmware) reaches reset vCPUs.  Called on the
+ * in-order worker for @from, with the BQL held (released while waiting).
+ */
+void aggregate_lifecycle_peer_reset(uint32_t from);
 
 /*
  * aggregate_lifecycle_handle: a lifecycle message from fragment @from,

@@ -75,6 +75,7 @@ static const DSMMsg sample_msgs[] = {
     { .type = DSM_MSG_APIC_STATE, .seq = 19,
       .apic = { .cpu = 17, .id = 17, .log_dest = 0x10002, .x2apic = true } },
     { .type = DSM_MSG_SHUTDOWN, .seq = 20, .cause = 3 },
+    { .type = DSM_MSG_RESET, .seq = 21, .cause = 10 },
     { .type = DSM_MSG_IO_MAP, .seq = 17,
       .io_map = { .offset = 0x90, .len = 15,
                   .bytes = { 0x30, 0x33, 0x33, 0x33, 0x33, 0x33, 0x33 } } },
@@ -199,7 +200,7 @@ static void test_type_names(void)
         { DSM_MSG_CPU_EVENT, "CPU_EVENT" },
         { DSM_MSG_IO_MAP, "IO_MAP" },
         { DSM_MSG_APIC_STATE, "APIC_STATE" },
-        { DSM_MSG_SHUTDOWN, "SHUTDOWN" },
+        { DSM_MSG_SHUTDOWN, "SHUTDOWN" }, { DSM_MSG_RESET, "RESET" },
         { 0, "unknown" }, { 0x0108, "unknown" }, { 0x0204, "unknown" },
     };
     size_t i;
@@ -312,8 +313,8 @@ static const BadCase bad_cases[] = {
       "message type 0x0108 unknown" },
     { "type-of-reserved-family", REQ_R, { { MUT_SET16, OFF_TYPE, 0x0501 } },
       "message type 0x0501 unknown" },
-    { "type-past-lifecycle", REQ_R, { { MUT_SET16, OFF_TYPE, 0x0402 } },
-      "message type 0x0402 unknown" },
+    { "type-past-lifecycle", REQ_R, { { MUT_SET16, OFF_TYPE, 0x0403 } },
+      "message type 0x0403 unknown" },
     { "shutdown-reserved", { .type = DSM_MSG_SHUTDOWN },
       { { MUT_SET8, OFF_PAYLOAD + 5, 1 } }, "SHUTDOWN reserved" },
     { "irq-bad-trigger", { .type = DSM_MSG_IRQ, .irq = { .vector = 0x31 } },
