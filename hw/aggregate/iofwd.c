@@ -34,11 +34,24 @@
  * for the sender makes it pending there (in order with the sender's
  * other messages, under the BQL).
  *
- * Known gaps (aggregate accelerator issue): NMI, INIT, SIPI and EOIs
- * are not forwarded yet; the legacy window
- * 0xa0000-0xfffff (VGA, PAM-controlled shadow RAM) stays local, so PAM
- * changes made on the origin do not reach other fragments; the local
- * device models of non-origin fragments still exist, only shadowed.
+ * Interrupts without a vector (INIT, SIPI, NMI, SMI) raised on a vCPU
+ * of another fragment go there as CPU_EVENT (through the accelerator's
+ * handle_interrupt), in order with IRQ, so an AP on any fragment is
+ * started by the usual INIT-SIPI-SIPI.  The APIC bus needs every
+ * fragment's copy of an APIC to match the same destinations: the
+ * fragment that runs a vCPU sends APIC_STATE (ID, LDR, DFR, x2APIC
+ * mode) whenever the guest changes them.  The EOI of a level-triggered
+ * interrupt on a non-origin fragment goes to the origin's IOAPIC.
+ *
+ * Chipset state: the origin sends its host bridge's PAM and SMRAM
+ * registers (IO_MAP) whenever they change, so that 0xc0000-0xfffff is
+ * the same RAM or ROM everywhere (firmware code runs there on every
+ * fragment, and the DSM keeps that RAM coherent); the VGA window
+ * 0xa0000-0xbffff is forwarded like other MMIO.
+ *
+ * Known gap: the device models of non-origin fragments still exist,
+ * shadowed by the forwarding regions; what their timers raise is
+ * dropped (iofwd_remote_irq()).
  */
 
 #include "qemu/osdep.h"
@@ -57,6 +70,7 @@
 #include "hw/aggregate/accel.h"
 #include "hw/i386/apic.h"
 #include "hw/i386/apic_internal.h"
+#include "hw/intc/ioapic.h"
 #include "target/i386/cpu.h"
 #include "system/qtest.h"
 #include "hw/aggregate/iofwd.h"
@@ -427,6 +441,10 @@ static void *iofwd_worker_thread(void *opaque)
         case DSM_MSG_RESET:
             aggregate_lifecycle_peer_reset(w->peer);
             break;
+        case DSM_MSG_EOI:
+            trace_aggregate_eoi_deliver(msg->irq.cpu, msg->irq.vector);
+            ioapic_eoi_broadcast(msg->irq.vector);
+            break;
         default:
             iofwd_replay(&msg->io);
             resp.io = msg->io;
@@ -507,6 +525,23 @@ static bool iofwd_handle_apic_state(AggregateIOFwd *fwd, uint32_t from,
     return true;
 }
 
+static bool iofwd_handle_eoi(AggregateIOFwd *fwd, uint32_t from,
+                             const DSMMsg *msg, Error **errp)
+{
+    if (fwd->self != fwd->origin) {
+        error_setg(errp, "EOI sent to fragment %u, which is not the origin",
+                   fwd->self);
+        return false;
+    }
+    if (msg->irq.cpu >= fwd->nr_cpus || fwd->cpu_owner[msg->irq.cpu] != from) {
+        error_setg(errp, "EOI from vCPU %u, which fragment %u does not run",
+                   msg->irq.cpu, from);
+        return false;
+    }
+    iofwd_queue(fwd, from, msg);    /* after the IO_REQs before it */
+    return true;
+}
+
 static bool iofwd_handle_map(AggregateIOFwd *fwd, uint32_t from,
                              const DSMMsg *msg, Error **errp)
 {
@@ -566,6 +601,8 @@ static bool iofwd_handle(void *opaque, uint32_t from, const DSMMsg *msg,
     case DSM_MSG_RESET:
         iofwd_queue(fwd, from, msg);    /* in order with CPU_EVENT */
         return true;
+    case DSM_MSG_EOI:
+        return iofwd_handle_eoi(fwd, from, msg, errp);
     default:
         return iofwd_handle_resp(fwd, from, msg, errp);
     }
@@ -666,6 +703,27 @@ static int iofwd_remote_interrupt(CPUState *cs, int mask)
                                    fwd->cpu_owner[cs->cpu_index]);
     dsm_send(fwd->dsm, fwd->cpu_owner[cs->cpu_index], &msg);
     return taken;
+}
+
+/*
+ * One of our vCPUs ended a level-triggered interrupt: the IOAPIC whose
+ * remote IRR waits for it is the origin's.
+ */
+static bool iofwd_remote_eoi(int vector)
+{
+    AggregateIOFwd *fwd = iofwd_instance;
+    DSMMsg msg = {
+        .type = DSM_MSG_EOI,
+        .irq = { .cpu = current_cpu ? current_cpu->cpu_index : 0,
+                 .vector = vector },
+    };
+
+    if (fwd->self == fwd->origin) {
+        return false;
+    }
+    trace_aggregate_eoi_send(msg.irq.cpu, vector);
+    dsm_send(fwd->dsm, fwd->origin, &msg);
+    return true;
 }
 
 /* One of our vCPUs changed what its APIC matches: tell the others. */
@@ -769,6 +827,7 @@ AggregateIOFwd *aggregate_iofwd_start(DSM *dsm, uint32_t self,
     iofwd_instance = fwd;
     apic_remote_irq_hook = iofwd_remote_irq;
     apic_dest_changed_hook = iofwd_apic_dest_changed;
+    apic_remote_eoi_hook = iofwd_remote_eoi;
     aggregate_accel_set_remote_interrupt(iofwd_remote_interrupt);
     iofwd_replicate_map(fwd);
     return fwd;

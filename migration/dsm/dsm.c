@@ -526,6 +526,7 @@ static bool dsm_recv(void *opaque, uint32_t from, const DSMMsg *msg,
     case DSM_MSG_IRQ:
     case DSM_MSG_CPU_EVENT:
     case DSM_MSG_APIC_STATE:
+    case DSM_MSG_EOI:
     case DSM_MSG_SHUTDOWN:
     case DSM_MSG_RESET:
         if (dsm->io_handler) {

@@ -715,6 +715,8 @@ static const DSMMsgDesc dsm_msg_descs[] = {
       dsm_encode_io_map, dsm_decode_io_map },
     { DSM_MSG_IRQ, "IRQ", sizeof(DSMWireIrq), 0,
       dsm_encode_irq, dsm_decode_irq },
+    { DSM_MSG_EOI, "EOI", sizeof(DSMWireIrq), 0,
+      dsm_encode_irq, dsm_decode_irq },
     { DSM_MSG_CPU_EVENT, "CPU_EVENT", sizeof(DSMWireCpuEvent), 0,
       dsm_encode_cpu_event, dsm_decode_cpu_event },
     { DSM_MSG_APIC_STATE, "APIC_STATE", sizeof(DSMWireApicState), 0,

@@ -75,6 +75,7 @@ typedef enum DSMMsgType {
     DSM_MSG_IRQ = 0x0301,
     DSM_MSG_CPU_EVENT = 0x0302,
     DSM_MSG_APIC_STATE = 0x0303,
+    DSM_MSG_EOI = 0x0304,
     DSM_MSG_SHUTDOWN = 0x0401,
     DSM_MSG_RESET = 0x0402,
 } DSMMsgType;
@@ -132,7 +133,10 @@ typedef struct DSMIOAccess {
 #define DSM_IO_ATTR_UNSPECIFIED (1u << 2)
 #define DSM_IO_ATTR_KNOWN       0x7u
 
-/* IRQ: a vector made pending in the APIC of vCPU @cpu. */
+/*
+ * IRQ: a vector made pending in the APIC of vCPU @cpu.
+ * EOI: vCPU @cpu ended level-triggered interrupt @vector (level unused).
+ */
 typedef struct DSMIrq {
     uint32_t cpu;
     uint8_t vector;
@@ -196,7 +200,7 @@ typedef struct DSMMsg {
     uint8_t config_hash[DSM_CONFIG_HASH_SIZE];  /* HELLO */
     uint64_t nr_pages;          /* HELLO: the sender's DSM page count */
     DSMIOAccess io;             /* IO_REQ, IO_RESP */
-    DSMIrq irq;                 /* IRQ */
+    DSMIrq irq;                 /* IRQ, EOI */
     DSMCpuEvent cpu_event;      /* CPU_EVENT */
     DSMApicState apic;          /* APIC_STATE */
     uint32_t cause;             /* SHUTDOWN, RESET: a ShutdownCause */

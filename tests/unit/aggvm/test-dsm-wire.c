@@ -75,6 +75,7 @@ static const DSMMsg sample_msgs[] = {
     { .type = DSM_MSG_APIC_STATE, .seq = 19,
       .apic = { .cpu = 17, .id = 17, .log_dest = 0x10002, .x2apic = true } },
     { .type = DSM_MSG_SHUTDOWN, .seq = 20, .cause = 3 },
+    { .type = DSM_MSG_EOI, .seq = 22, .irq = { .cpu = 3, .vector = 0x41 } },
     { .type = DSM_MSG_RESET, .seq = 21, .cause = 10 },
     { .type = DSM_MSG_IO_MAP, .seq = 17,
       .io_map = { .offset = 0x90, .len = 15,
@@ -201,6 +202,7 @@ static void test_type_names(void)
         { DSM_MSG_IO_MAP, "IO_MAP" },
         { DSM_MSG_APIC_STATE, "APIC_STATE" },
         { DSM_MSG_SHUTDOWN, "SHUTDOWN" }, { DSM_MSG_RESET, "RESET" },
+        { DSM_MSG_EOI, "EOI" },
         { 0, "unknown" }, { 0x0108, "unknown" }, { 0x0204, "unknown" },
     };
     size_t i;
@@ -321,8 +323,8 @@ static const BadCase bad_cases[] = {
       { { MUT_SET8, 21, 2 } }, "IRQ trigger 2 invalid" },
     { "type-past-io", REQ_R, { { MUT_SET16, OFF_TYPE, 0x0204 } },
       "message type 0x0204 unknown" },
-    { "type-past-irq", REQ_R, { { MUT_SET16, OFF_TYPE, 0x0304 } },
-      "message type 0x0304 unknown" },
+    { "type-past-irq", REQ_R, { { MUT_SET16, OFF_TYPE, 0x0305 } },
+      "message type 0x0305 unknown" },
     { "apic-bad-format", APIC_1, { { MUT_SET8, OFF_PAYLOAD + 12, 0x7 } },
       "APIC_STATE destination format 0x7 invalid" },
     { "apic-bad-x2apic", APIC_1, { { MUT_SET8, OFF_PAYLOAD + 13, 2 } },

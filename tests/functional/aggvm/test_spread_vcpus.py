@@ -1,0 +1,143 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# aggvm functional test: the guest's vCPUs run on several fragments.
+# Every fragment runs its own vCPUs under -accel aggregate, in its own
+# network namespace, and is home for its own NUMA node's memory; the
+# APs are brought up over the links (INIT/SIPI), IPIs and device
+# interrupts cross them, and the guest's memory is kept coherent by the
+# DSM.  Shapes: 2 fragments x 1 vCPU (with a guest reboot before the
+# poweroff), 3 x 1 and 2 x 2.  In each, the guest must see every CPU
+# online and one NUMA node per fragment with that fragment's CPUs and
+# memory, compute a checksum per CPU with one pinned process each, and
+# end a shared counter that every CPU increments atomically at the
+# exact total; then every fragment must exit 0.
+#
+# Copyright (c) 2026 The aggvm authors
+
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from aggvm_fragments import Namespaces  # noqa: E402
+from aggvm_guest import (expected_checksum, guest_dir,  # noqa: E402
+                         parse_results, qemu_binary)
+
+NODE_MB = 256
+CHECKSUM_N = 20000
+COUNTER_N = 500
+
+
+def cpu_list(first, count):
+    return str(first) if count == 1 else '%d-%d' % (first, first + count - 1)
+
+
+@unittest.skipUnless(os.geteuid() == 0, 'needs root (netns, userfaultfd)')
+class SpreadVcpus(unittest.TestCase):
+
+    def common_args(self, ns, nr, per, then):
+        gdir = guest_dir()
+        append = ('console=ttyS0 quiet loglevel=1 panic=-1 '
+                  'aggvm.run=info,checksum,counter aggvm.then=%s '
+                  'aggvm.checksum_per_cpu=1 aggvm.checksum_n=%d '
+                  'aggvm.counter_n=%d' % (then, CHECKSUM_N, COUNTER_N))
+        args = [
+            '-machine', 'aggregate,connect-timeout=60', '-accel', 'aggregate',
+            '-m', '%dM' % (nr * NODE_MB),
+            '-smp', '%d,sockets=%d,cores=%d' % (nr * per, nr, per),
+            '-nodefaults', '-display', 'none',
+            '-kernel', os.path.join(gdir, 'vmlinuz'),
+            '-initrd', os.path.join(gdir, 'initrd'), '-append', append,
+        ]
+        if then != 'reboot-once':
+            args.append('-no-reboot')
+        for i in range(nr):
+            args += ['-object', 'aggregate-fragment,id=f%d,address=%s:7000,'
+                     'cpus=%s,mem=%dM' % (i, ns.addrs[i],
+                                          cpu_list(i * per, per), NODE_MB)]
+        return args
+
+    def run_aggregate(self, nr, per, then):
+        """Start f1..fN-1, then f0 with the console; return exit codes."""
+        with Namespaces(nr) as ns, \
+             tempfile.TemporaryDirectory(prefix='aggvm-func-') as tmp:
+            common = self.common_args(ns, nr, per, then)
+            console = os.path.join(tmp, 'console.log')
+            peers = []
+            try:
+                for i in range(1, nr):
+                    log = open(os.path.join(tmp, 'f%d.log' % i), 'w+')
+                    peers.append((log, subprocess.Popen(
+                        ['ip', 'netns', 'exec', ns.names[i], qemu_binary()] +
+                        common + ['-machine', 'fragment=f%d' % i,
+                                  '-serial', 'null'],
+                        stdin=subprocess.DEVNULL, stdout=log,
+                        stderr=subprocess.STDOUT)))
+                f0 = subprocess.run(
+                    ['ip', 'netns', 'exec', ns.names[0], qemu_binary()] +
+                    common + ['-machine', 'fragment=f0',
+                              '-serial', 'file:' + console],
+                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT, timeout=500)
+                codes = [f0.returncode]
+                print('# f0: ' + f0.stdout.decode(errors='replace'))
+                for log, p in peers:
+                    # The guest's poweroff reaches every fragment.
+                    codes.append(p.wait(60))
+            finally:
+                for log, p in peers:
+                    if p.poll() is None:
+                        p.kill()
+                        p.wait()
+                    log.seek(0)
+                    print('# peer: ' + log.read())
+                    log.close()
+            with open(console, errors='replace') as f:
+                return codes, f.read()
+
+    def check_guest(self, nr, per, then='poweroff'):
+        codes, console = self.run_aggregate(nr, per, then)
+        r, end = parse_results(console)
+        for key, value in sorted(r.items()):
+            print('# guest: %s=%s' % (key, value))
+        tail = '\n'.join(console.splitlines()[-40:])
+        ncpu = nr * per
+        self.assertEqual(codes, [0] * nr, tail)
+        self.assertEqual(end, 'AGGVM-END status=ok failed=', tail)
+        self.assertEqual(r['info.cpus_online'], cpu_list(0, ncpu))
+        self.assertEqual(r['info.nr_numa_nodes'], str(nr))
+        self.assertEqual(r['info.mem_present_mb'], str(nr * NODE_MB))
+        for node in range(nr):
+            self.assertEqual(r['info.node%d.cpus' % node],
+                             cpu_list(node * per, per))
+            self.assertGreater(int(r['info.node%d.mem_total_kb' % node]),
+                               NODE_MB * 1024 * 0.6)
+            distance = ['20'] * nr
+            distance[node] = '10'
+            self.assertEqual(r['info.node%d.distance' % node],
+                             ','.join(distance))
+        for cpu in range(ncpu):
+            self.assertEqual(r['checksum.cpu%d.sha256' % cpu],
+                             expected_checksum(cpu + 1, ncpu, CHECKSUM_N))
+        self.assertEqual(r['counter.cpus'], str(ncpu))
+        self.assertEqual(r['counter.total'], str(ncpu * COUNTER_N))
+        return r, console
+
+    def test_2_fragments_1_vcpu_each_reboot_then_poweroff(self):
+        r, console = self.check_guest(2, 1, then='reboot-once')
+        # Both boots ran the workload; the second one powered off.
+        self.assertEqual(console.count('AGGVM-END status=ok failed='), 2)
+        self.assertEqual(r['lifecycle.boot'], '2')
+
+    def test_3_fragments_1_vcpu_each(self):
+        self.check_guest(3, 1)
+
+    def test_2_fragments_2_vcpus_each(self):
+        self.check_guest(2, 2)
+
+
+if __name__ == '__main__':
+    unittest.main(verbosity=2)
