@@ -11,11 +11,16 @@
 # online and one NUMA node per fragment with that fragment's CPUs and
 # memory, compute a checksum per CPU with one pinned process each, and
 # end a shared counter that every CPU increments atomically at the
-# exact total; then every fragment must exit 0.
+# exact total; then every fragment must exit 0.  A last test reads a
+# virtio disk whose level-triggered IOAPIC interrupt is pinned to the
+# vCPU of the second fragment: every interrupt's EOI must reach the
+# origin's IOAPIC, or the line stays masked and the read never ends.
 #
 # Copyright (c) 2026 The aggvm authors
 
+import hashlib
 import os
+import random
 import subprocess
 import sys
 import tempfile
@@ -38,13 +43,14 @@ def cpu_list(first, count):
 @unittest.skipUnless(os.geteuid() == 0, 'needs root (netns, userfaultfd)')
 class SpreadVcpus(unittest.TestCase):
 
-    def common_args(self, ns, nr, per, then):
+    def common_args(self, ns, nr, per, then, run, extra):
         gdir = guest_dir()
         append = ('console=ttyS0 quiet loglevel=1 panic=-1 '
-                  'aggvm.run=info,checksum,counter aggvm.then=%s '
+                  'aggvm.run=%s aggvm.then=%s '
                   'aggvm.checksum_per_cpu=1 aggvm.checksum_n=%d '
-                  'aggvm.counter_n=%d' % (then, CHECKSUM_N, COUNTER_N))
-        args = [
+                  'aggvm.counter_n=%d %s'
+                  % (run, then, CHECKSUM_N, COUNTER_N, extra.get('append', '')))
+        args = extra.get('args', []) + [
             '-machine', 'aggregate,connect-timeout=60', '-accel', 'aggregate',
             '-m', '%dM' % (nr * NODE_MB),
             '-smp', '%d,sockets=%d,cores=%d' % (nr * per, nr, per),
@@ -60,11 +66,11 @@ class SpreadVcpus(unittest.TestCase):
                                           cpu_list(i * per, per), NODE_MB)]
         return args
 
-    def run_aggregate(self, nr, per, then):
+    def run_aggregate(self, nr, per, then, run, extra):
         """Start f1..fN-1, then f0 with the console; return exit codes."""
         with Namespaces(nr) as ns, \
              tempfile.TemporaryDirectory(prefix='aggvm-func-') as tmp:
-            common = self.common_args(ns, nr, per, then)
+            common = self.common_args(ns, nr, per, then, run, extra)
             console = os.path.join(tmp, 'console.log')
             peers = []
             try:
@@ -98,15 +104,20 @@ class SpreadVcpus(unittest.TestCase):
             with open(console, errors='replace') as f:
                 return codes, f.read()
 
-    def check_guest(self, nr, per, then='poweroff'):
-        codes, console = self.run_aggregate(nr, per, then)
+    def boot(self, nr, per, then='poweroff', run='info,checksum,counter',
+             extra=None):
+        codes, console = self.run_aggregate(nr, per, then, run, extra or {})
         r, end = parse_results(console)
         for key, value in sorted(r.items()):
             print('# guest: %s=%s' % (key, value))
         tail = '\n'.join(console.splitlines()[-40:])
-        ncpu = nr * per
         self.assertEqual(codes, [0] * nr, tail)
         self.assertEqual(end, 'AGGVM-END status=ok failed=', tail)
+        return r, console
+
+    def check_guest(self, nr, per, then='poweroff'):
+        r, console = self.boot(nr, per, then)
+        ncpu = nr * per
         self.assertEqual(r['info.cpus_online'], cpu_list(0, ncpu))
         self.assertEqual(r['info.nr_numa_nodes'], str(nr))
         self.assertEqual(r['info.mem_present_mb'], str(nr * NODE_MB))
@@ -137,6 +148,28 @@ class SpreadVcpus(unittest.TestCase):
 
     def test_2_fragments_2_vcpus_each(self):
         self.check_guest(2, 2)
+
+    def test_level_triggered_interrupts_to_second_fragment(self):
+        data = random.Random(7).randbytes(4 << 20)
+        with tempfile.NamedTemporaryFile(prefix='aggvm-disk-') as disk:
+            disk.write(data)
+            disk.flush()
+            # Only the origin's virtio-blk does I/O; the other fragment's
+            # copy of the device is shadowed by I/O forwarding.
+            r, _ = self.boot(2, 1, run='diskread', extra={
+                'args': ['-drive', 'file=%s,if=none,id=d0,format=raw,'
+                         'readonly=on' % disk.name,
+                         '-device', 'virtio-blk-pci,drive=d0'],
+                'append': 'pci=nomsi aggvm.diskread_cpu=1'})
+        self.assertTrue(r['diskread.irq_kind'].startswith('IO-APIC,'),
+                        r['diskread.irq_kind'])
+        self.assertTrue(r['diskread.irq_kind'].endswith('-fasteoi'),
+                        r['diskread.irq_kind'])
+        self.assertEqual(r['diskread.sha256'],
+                         hashlib.sha256(data).hexdigest())
+        # Many interrupts, all taken by the vCPU on f1.
+        self.assertGreater(int(r['diskread.cpu1.interrupts']), 10)
+        self.assertEqual(r['diskread.cpu0.interrupts'], '0')
 
 
 if __name__ == '__main__':
