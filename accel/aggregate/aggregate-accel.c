@@ -48,6 +48,7 @@ static struct {
     void (*tcg_kick_vcpu_thread)(CPUState *cpu);
     void (*tcg_handle_interrupt)(CPUState *cpu, int mask);
     AggregateRemoteInterruptFn *remote_interrupt;
+    int64_t tick_delta;
 } aggregate_accel;
 
 bool aggregate_accel_enabled(void)
@@ -67,6 +68,17 @@ void aggregate_accel_set_local_cpus(const unsigned long *cpus,
 void aggregate_accel_set_remote_interrupt(AggregateRemoteInterruptFn *fn)
 {
     aggregate_accel.remote_interrupt = fn;
+}
+
+void aggregate_accel_set_tick_delta(int64_t delta)
+{
+    qatomic_set(&aggregate_accel.tick_delta, delta);
+}
+
+/* The guest's TSC (cpu_get_tsc()): the same on every fragment. */
+static int64_t aggregate_get_elapsed_ticks(void)
+{
+    return cpu_get_ticks() + qatomic_read(&aggregate_accel.tick_delta);
 }
 
 static bool aggregate_cpu_is_local(CPUState *cpu)
@@ -129,6 +141,7 @@ static void aggregate_ops_init(AccelOpsClass *ops)
     ops->create_vcpu_thread = aggregate_create_vcpu_thread;
     ops->kick_vcpu_thread = aggregate_kick_vcpu_thread;
     ops->handle_interrupt = aggregate_handle_interrupt;
+    ops->get_elapsed_ticks = aggregate_get_elapsed_ticks;
 }
 
 static int aggregate_init_machine(MachineState *ms)

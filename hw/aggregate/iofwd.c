@@ -74,6 +74,7 @@
 #include "target/i386/cpu.h"
 #include "system/qtest.h"
 #include "hw/aggregate/iofwd.h"
+#include "hw/aggregate/clock.h"
 #include "hw/aggregate/lifecycle.h"
 #include "trace.h"
 
@@ -427,6 +428,11 @@ static void *iofwd_worker_thread(void *opaque)
         g_autofree DSMMsg *msg = iofwd_next(w);
         DSMMsg resp = { .type = DSM_MSG_IO_RESP };
 
+        if (msg->type == DSM_MSG_CPU_EVENT &&
+            (msg->cpu_event.events & DSM_CPU_EVENT_INIT)) {
+            /* Before our vCPU can first read the TSC; not under the BQL. */
+            aggregate_clock_sync();
+        }
         bql_lock();
         switch (msg->type) {
         case DSM_MSG_IRQ:
@@ -603,6 +609,9 @@ static bool iofwd_handle(void *opaque, uint32_t from, const DSMMsg *msg,
         return true;
     case DSM_MSG_EOI:
         return iofwd_handle_eoi(fwd, from, msg, errp);
+    case DSM_MSG_CLOCK_REQ:
+    case DSM_MSG_CLOCK_RESP:
+        return aggregate_clock_handle(from, msg, errp);
     default:
         return iofwd_handle_resp(fwd, from, msg, errp);
     }

@@ -16,6 +16,10 @@
  * fragment that receives it requests the same shutdown itself.  Both
  * treat links that close from then on as peers leaving (dsm_leave()).
  *
+ * A fragment ended by a signal is not a shutdown of the aggregate VM:
+ * its host is going away, and the others report it lost and stop the
+ * VM, as they do when it crashes.
+ *
  * A system reset (guest reboot, QMP system_reset) on one fragment sends
  * RESET to the others.  The receiver's worker for the sender, which
  * also replays the sender's INIT and SIPI in order, requests a local
@@ -57,7 +61,8 @@ static void lifecycle_shutdown(Notifier *notifier, void *data)
     uint32_t i;
 
     dsm_leave(lifecycle.dsm);
-    if (qatomic_read(&lifecycle.remote)) {
+    if (qatomic_read(&lifecycle.remote) ||
+        cause == SHUTDOWN_CAUSE_HOST_SIGNAL) {
         return;
     }
     trace_aggregate_shutdown_send(ShutdownCause_str(cause));

@@ -39,6 +39,7 @@
 #include "system/numa.h"
 #include "system/qtest.h"
 #include "hw/aggregate/accel.h"
+#include "hw/aggregate/clock.h"
 #include "hw/aggregate/lifecycle.h"
 #include "hw/aggregate/aggregate.h"
 #include "hw/aggregate/iofwd.h"
@@ -467,6 +468,7 @@ static void aggregate_start_iofwd(AggregateMachineState *ams, int self,
                                        bios ? qemu_ram_get_used_length(bios)
                                             : 0);
     aggregate_lifecycle_start(ams->dsm, self, frags->len);
+    aggregate_clock_start(ams->dsm, self, 0);
 }
 
 static void aggregate_standalone_cpus(MachineState *ms)

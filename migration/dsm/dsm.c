@@ -529,6 +529,8 @@ static bool dsm_recv(void *opaque, uint32_t from, const DSMMsg *msg,
     case DSM_MSG_EOI:
     case DSM_MSG_SHUTDOWN:
     case DSM_MSG_RESET:
+    case DSM_MSG_CLOCK_REQ:
+    case DSM_MSG_CLOCK_RESP:
         if (dsm->io_handler) {
             return dsm->io_handler(dsm->io_opaque, from, msg, errp);
         }

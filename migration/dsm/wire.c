@@ -125,6 +125,12 @@ typedef struct QEMU_PACKED DSMWireShutdown {
     uint8_t reserved[4];
 } DSMWireShutdown;
 
+typedef struct QEMU_PACKED DSMWireClock {
+    uint32_t id;
+    uint8_t reserved[4];
+    uint64_t ticks;
+} DSMWireClock;
+
 typedef struct QEMU_PACKED DSMWireIOMap {
     uint16_t offset;
     uint8_t len;
@@ -161,6 +167,7 @@ QEMU_BUILD_BUG_ON(sizeof(DSMWireIrq) != 8);
 QEMU_BUILD_BUG_ON(sizeof(DSMWireCpuEvent) != 8);
 QEMU_BUILD_BUG_ON(sizeof(DSMWireApicState) != 16);
 QEMU_BUILD_BUG_ON(sizeof(DSMWireShutdown) != 8);
+QEMU_BUILD_BUG_ON(sizeof(DSMWireClock) != 16);
 QEMU_BUILD_BUG_ON(sizeof(DSMWireIOMap) != 20);
 QEMU_BUILD_BUG_ON(sizeof(DSMWireData) + DSM_PAGE_SIZE != DSM_MAX_PAYLOAD);
 
@@ -583,6 +590,30 @@ static bool dsm_decode_shutdown(const uint8_t *buf, size_t len,
                               errp);
 }
 
+static void dsm_encode_clock(const DSMMsg *msg, GByteArray *out)
+{
+    DSMWireClock w = {
+        .id = cpu_to_be32(msg->clock.id),
+        .ticks = cpu_to_be64(msg->clock.ticks),
+    };
+
+    g_byte_array_append(out, (const guint8 *)&w, sizeof(w));
+}
+
+static bool dsm_decode_clock(const uint8_t *buf, size_t len,
+                             const DSMLimits *lim, DSMMsg *msg, Error **errp)
+{
+    DSMWireClock w;
+
+    memcpy(&w, buf, sizeof(w));
+    msg->clock = (DSMClock) {
+        .id = be32_to_cpu(w.id),
+        .ticks = be64_to_cpu(w.ticks),
+    };
+    return dsm_check_reserved(dsm_msg_type_name(msg->type), w.reserved,
+                              sizeof(w.reserved), errp);
+}
+
 static void dsm_encode_io_map(const DSMMsg *msg, GByteArray *out)
 {
     DSMWireIOMap w = {
@@ -725,6 +756,10 @@ static const DSMMsgDesc dsm_msg_descs[] = {
       dsm_encode_shutdown, dsm_decode_shutdown },
     { DSM_MSG_RESET, "RESET", sizeof(DSMWireShutdown), 0,
       dsm_encode_shutdown, dsm_decode_shutdown },
+    { DSM_MSG_CLOCK_REQ, "CLOCK_REQ", sizeof(DSMWireClock), 0,
+      dsm_encode_clock, dsm_decode_clock },
+    { DSM_MSG_CLOCK_RESP, "CLOCK_RESP", sizeof(DSMWireClock), 0,
+      dsm_encode_clock, dsm_decode_clock },
 };
 
 static const DSMMsgDesc *dsm_msg_desc(uint16_t type)

@@ -55,7 +55,7 @@ typedef enum DSMMsgFamily {
     DSM_FAMILY_IO = 0x02,           /* PIO/MMIO forwarding */
     DSM_FAMILY_IRQ = 0x03,          /* IRQ, CPU_EVENT, APIC_STATE, EOI */
     DSM_FAMILY_LIFECYCLE = 0x04,    /* SHUTDOWN, RESET; reserved: RUN/STOP */
-    DSM_FAMILY_CLOCK = 0x05,        /* reserved: clock agreement */
+    DSM_FAMILY_CLOCK = 0x05,        /* CLOCK_REQ, CLOCK_RESP */
     DSM_FAMILY_VCPU = 0x06,         /* reserved: vCPU state transfer */
     DSM_FAMILY_NET = 0x07,          /* reserved: virtio-net payloads */
 } DSMMsgFamily;
@@ -78,6 +78,8 @@ typedef enum DSMMsgType {
     DSM_MSG_EOI = 0x0304,
     DSM_MSG_SHUTDOWN = 0x0401,
     DSM_MSG_RESET = 0x0402,
+    DSM_MSG_CLOCK_REQ = 0x0501,
+    DSM_MSG_CLOCK_RESP = 0x0502,
 } DSMMsgType;
 
 /* What a REQ asks for and what a FWD tells the supplier to serve. */
@@ -181,6 +183,15 @@ typedef struct DSMIOMap {
     uint8_t bytes[DSM_IO_MAP_MAX];
 } DSMIOMap;
 
+/*
+ * CLOCK_REQ: what is your TSC (the guest's, in host ticks)?  CLOCK_RESP:
+ * the answer, @ticks read when the request arrived; @id pairs them.
+ */
+typedef struct DSMClock {
+    uint32_t id;
+    uint64_t ticks;
+} DSMClock;
+
 typedef struct DSMMsg {
     DSMMsgType type;
     uint32_t seq;
@@ -204,6 +215,7 @@ typedef struct DSMMsg {
     DSMCpuEvent cpu_event;      /* CPU_EVENT */
     DSMApicState apic;          /* APIC_STATE */
     uint32_t cause;             /* SHUTDOWN, RESET: a ShutdownCause */
+    DSMClock clock;             /* CLOCK_REQ, CLOCK_RESP */
     DSMIOMap io_map;            /* IO_MAP */
 } DSMMsg;
 

@@ -40,4 +40,11 @@ typedef int (AggregateRemoteInterruptFn)(CPUState *cpu, int mask);
  */
 void aggregate_accel_set_remote_interrupt(AggregateRemoteInterruptFn *fn);
 
+/*
+ * aggregate_accel_set_tick_delta: the guest's TSC on this fragment is
+ * the local tick count plus @delta, so that it reads the same as the
+ * origin's (see hw/aggregate/clock.c).  0 until set.
+ */
+void aggregate_accel_set_tick_delta(int64_t delta);
+
 #endif /* HW_AGGREGATE_ACCEL_H */

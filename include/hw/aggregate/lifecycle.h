@@ -16,7 +16,7 @@
 
 /*
  * aggregate_lifecycle_start: from now on, a shutdown of this fragment
- * (guest poweroff, QMP quit, a signal) is sent to every other fragment
+ * (guest poweroff, QMP quit; not a signal) is sent to every other fragment
  * of @nr_fragments, which shuts down the same way, and so is a system
  * reset.  Call once, during machine init.
  */

@@ -6,7 +6,9 @@
 # and is home for half of guest RAM.  Each fragment is in its own
 # network namespace.  The guest must see two NUMA nodes (node 1 without
 # CPUs), compute correct checksums, and keep data it wrote into node 1's
-# memory, which the DSM fetches from f1.
+# memory, which the DSM fetches from f1.  The guest then waits in its
+# shell; after reading f1's DSM statistics, the test sends QMP quit to
+# f0 alone, and both fragments must exit 0.
 #
 # Copyright (c) 2026 The aggvm authors
 
@@ -14,6 +16,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -31,8 +34,8 @@ class MemoryFragment(unittest.TestCase):
     def common_args(self, ns):
         gdir = guest_dir()
         append = ('console=ttyS0 quiet loglevel=1 panic=-1 '
-                  'aggvm.run=info,checksum,memfill aggvm.checksum_per_cpu=1 '
-                  'aggvm.checksum_n=%d' % CHECKSUM_N)
+                  'aggvm.run=info,checksum,memfill aggvm.then=shell '
+                  'aggvm.checksum_per_cpu=1 aggvm.checksum_n=%d' % CHECKSUM_N)
         return [
             '-machine', 'aggregate,connect-timeout=60', '-accel', 'aggregate',
             '-m', '%dM' % (2 * NODE_MB), '-smp', '2',
@@ -45,45 +48,60 @@ class MemoryFragment(unittest.TestCase):
             'mem=%dM' % (ns.addrs[1], NODE_MB),
         ]
 
+    @staticmethod
+    def wait_for_end(console, timeout):
+        """Wait until the guest printed AGGVM-END on its console."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if os.path.exists(console):
+                with open(console, errors='replace') as f:
+                    if 'AGGVM-END' in f.read():
+                        return
+            time.sleep(1)
+        raise TimeoutError('the guest did not finish in %d s' % timeout)
+
     def run_aggregate(self):
         with Namespaces(2) as ns, \
              tempfile.TemporaryDirectory(prefix='aggvm-func-') as tmp:
             common = self.common_args(ns)
             console = os.path.join(tmp, 'console.log')
-            qmp = os.path.join(tmp, 'f1.qmp')
-            f1_log = open(os.path.join(tmp, 'f1.log'), 'w+')
-            f1 = subprocess.Popen(
-                ['ip', 'netns', 'exec', ns.names[1], qemu_binary()] +
-                common + ['-machine', 'fragment=f1', '-serial', 'null',
-                          '-qmp', 'unix:%s,server=on,wait=off' % qmp],
-                stdin=subprocess.DEVNULL, stdout=f1_log,
-                stderr=subprocess.STDOUT)
+            qmp = [os.path.join(tmp, 'f%d.qmp' % i) for i in range(2)]
+            logs = [open(os.path.join(tmp, 'f%d.log' % i), 'w+')
+                    for i in range(2)]
+            serial = ['file:' + console, 'null']
+            frags = [subprocess.Popen(
+                ['ip', 'netns', 'exec', ns.names[i], qemu_binary()] +
+                common + ['-machine', 'fragment=f%d' % i,
+                          '-serial', serial[i],
+                          '-qmp', 'unix:%s,server=on,wait=off' % qmp[i]],
+                stdin=subprocess.DEVNULL, stdout=logs[i],
+                stderr=subprocess.STDOUT) for i in (1, 0)][::-1]
             try:
-                f0 = subprocess.run(
-                    ['ip', 'netns', 'exec', ns.names[0], qemu_binary()] +
-                    common + ['-machine', 'fragment=f0',
-                              '-serial', 'file:' + console],
-                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                    stderr=subprocess.STDOUT, timeout=500)
+                self.wait_for_end(console, 500)
                 # f1's monitor answers; it was home for node 1's pages.
-                self.f1_dsm = qmp_query(qmp, 'query-dsm')
+                self.f1_dsm = qmp_query(qmp[1], 'query-dsm')
+                # Quitting the origin ends the whole aggregate VM.
+                qmp_query(qmp[0], 'quit')
+                codes = [p.wait(60) for p in frags]
             finally:
-                f1.terminate()
-                f1.wait(30)
-            f1_log.seek(0)
+                for p in frags:
+                    if p.poll() is None:
+                        p.kill()
+                        p.wait()
+            for i, log in enumerate(logs):
+                log.seek(0)
+                print('# f%d: %s' % (i, log.read()))
+                log.close()
             with open(console, errors='replace') as f:
-                text = f.read()
-            print('# f0: ' + f0.stdout.decode(errors='replace'))
-            print('# f1: ' + f1_log.read())
-            return f0.returncode, text
+                return codes, f.read()
 
     def test_guest_uses_memory_homed_on_another_fragment(self):
-        rc, console = self.run_aggregate()
+        codes, console = self.run_aggregate()
         r, end = parse_results(console)
         for key, value in sorted(r.items()):
             print('# guest: %s=%s' % (key, value))
         tail = '\n'.join(console.splitlines()[-30:])
-        self.assertEqual(rc, 0, tail)
+        self.assertEqual(codes, [0, 0], tail)
         self.assertEqual(end, 'AGGVM-END status=ok failed=', tail)
         self.assertEqual(r['info.cpus_online'], '0-1')
         self.assertEqual(r['info.nr_numa_nodes'], '2')

@@ -82,6 +82,33 @@ static void netns_teardown(void)
     }
 }
 
+/*
+ * A run that aborted (a failed assertion) left its namespaces behind:
+ * atexit() handlers do not run on abort.  Delete those of dead runs.
+ */
+static void netns_remove_stale(void)
+{
+    g_autofree char *out = NULL;
+    g_auto(GStrv) lines = NULL;
+    int status, i;
+
+    if (!g_spawn_command_line_sync("ip netns list", &out, NULL, &status,
+                                   NULL) || !exited_ok(status)) {
+        return;
+    }
+    lines = g_strsplit(out, "\n", -1);
+    for (i = 0; lines[i]; i++) {
+        int pid;
+
+        if (sscanf(lines[i], "aggvm-qt%d-", &pid) == 1 && pid > 0 &&
+            kill(pid, 0) < 0 && errno == ESRCH) {
+            g_auto(GStrv) words = g_strsplit(lines[i], " ", 2);
+
+            run_cmd("ip netns del %s", words[0]);
+        }
+    }
+}
+
 static bool netns_setup(void)
 {
     int pid = getpid();
@@ -90,6 +117,7 @@ static bool netns_setup(void)
     if (geteuid() != 0) {
         return false;
     }
+    netns_remove_stale();
     agg.switch_ns = g_strdup_printf("aggvm-qt%d-sw", pid);
     if (!run_cmd("ip netns add %s", agg.switch_ns)) {
         g_clear_pointer(&agg.switch_ns, g_free);

@@ -77,6 +77,9 @@ static const DSMMsg sample_msgs[] = {
     { .type = DSM_MSG_SHUTDOWN, .seq = 20, .cause = 3 },
     { .type = DSM_MSG_EOI, .seq = 22, .irq = { .cpu = 3, .vector = 0x41 } },
     { .type = DSM_MSG_RESET, .seq = 21, .cause = 10 },
+    { .type = DSM_MSG_CLOCK_REQ, .seq = 23, .clock = { .id = 9 } },
+    { .type = DSM_MSG_CLOCK_RESP, .seq = 24,
+      .clock = { .id = 9, .ticks = 0x123456789abcdefULL } },
     { .type = DSM_MSG_IO_MAP, .seq = 17,
       .io_map = { .offset = 0x90, .len = 15,
                   .bytes = { 0x30, 0x33, 0x33, 0x33, 0x33, 0x33, 0x33 } } },
@@ -105,6 +108,8 @@ static void assert_msg_equal(const DSMMsg *a, const DSMMsg *b)
                     &b->cpu_event, sizeof(b->cpu_event));
     g_assert_cmpmem(&a->apic, sizeof(a->apic), &b->apic, sizeof(b->apic));
     g_assert_cmpuint(a->cause, ==, b->cause);
+    g_assert_cmpuint(a->clock.id, ==, b->clock.id);
+    g_assert_cmpuint(a->clock.ticks, ==, b->clock.ticks);
     g_assert_cmpuint(a->io_map.offset, ==, b->io_map.offset);
     g_assert_cmpmem(a->io_map.bytes, a->io_map.len,
                     b->io_map.bytes, b->io_map.len);
@@ -202,7 +207,8 @@ static void test_type_names(void)
         { DSM_MSG_IO_MAP, "IO_MAP" },
         { DSM_MSG_APIC_STATE, "APIC_STATE" },
         { DSM_MSG_SHUTDOWN, "SHUTDOWN" }, { DSM_MSG_RESET, "RESET" },
-        { DSM_MSG_EOI, "EOI" },
+        { DSM_MSG_EOI, "EOI" }, { DSM_MSG_CLOCK_REQ, "CLOCK_REQ" },
+        { DSM_MSG_CLOCK_RESP, "CLOCK_RESP" },
         { 0, "unknown" }, { 0x0108, "unknown" }, { 0x0204, "unknown" },
     };
     size_t i;
@@ -313,8 +319,12 @@ static const BadCase bad_cases[] = {
       "message type 0x0000 unknown" },
     { "type-past-dsm", REQ_R, { { MUT_SET16, OFF_TYPE, 0x0108 } },
       "message type 0x0108 unknown" },
-    { "type-of-reserved-family", REQ_R, { { MUT_SET16, OFF_TYPE, 0x0501 } },
-      "message type 0x0501 unknown" },
+    { "type-of-reserved-family", REQ_R, { { MUT_SET16, OFF_TYPE, 0x0601 } },
+      "message type 0x0601 unknown" },
+    { "type-past-clock", REQ_R, { { MUT_SET16, OFF_TYPE, 0x0503 } },
+      "message type 0x0503 unknown" },
+    { "clock-reserved", { .type = DSM_MSG_CLOCK_RESP },
+      { { MUT_SET8, OFF_PAYLOAD + 5, 1 } }, "CLOCK_RESP reserved" },
     { "type-past-lifecycle", REQ_R, { { MUT_SET16, OFF_TYPE, 0x0403 } },
       "message type 0x0403 unknown" },
     { "shutdown-reserved", { .type = DSM_MSG_SHUTDOWN },

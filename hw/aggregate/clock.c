@@ -1,0 +1,158 @@
+/*
+ * aggvm: one guest TSC across the fragments of an aggregate VM
+ *
+ * Copyright (c) 2026 The aggvm authors
+ *
+ * This work is licensed under the terms of the GNU GPL, version 2 or
+ * later.  See the COPYING file in the top-level directory.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * Under TCG the guest's TSC is the host's tick counter minus the
+ * moment this process started the VM, so fragments started at
+ * different times (or on different hosts) would show the guest
+ * different TSCs, and Linux would find them unsynchronized and give up
+ * the TSC as its clock.  The origin's TSC is the reference.  Before a
+ * fragment delivers the first INIT to one of its vCPUs (the guest
+ * cannot read the TSC there before), it asks the origin for its TSC a
+ * few times, Cristian-style, and keeps the answer with the shortest
+ * round trip: the origin's TSC at the middle of that round trip, minus
+ * its own, is the delta -accel aggregate adds to its ticks.  The error
+ * is at most half the round trip, tens of microseconds on one host:
+ * less than any exchange between vCPUs of two fragments takes through
+ * the DSM, so no guest can observe it as a TSC going backwards.
+ */
+
+#include "qemu/osdep.h"
+#include "qapi/error.h"
+#include "qemu/error-report.h"
+#include "qemu/lockable.h"
+#include "qemu/thread.h"
+#include "qemu/timer.h"
+#include "system/cpu-timers.h"
+#include "hw/aggregate/accel.h"
+#include "hw/aggregate/clock.h"
+#include "trace.h"
+
+#define CLOCK_ROUNDS        8
+#define CLOCK_TIMEOUT_MS    2000
+
+static struct {
+    DSM *dsm;
+    uint32_t self;
+    uint32_t origin;
+    bool synced;                /* the delta is set (or the origin) */
+
+    /* lock protects the fields below */
+    QemuMutex lock;
+    QemuCond cond;
+    uint32_t next_id;
+    uint32_t wait_id;           /* the CLOCK_REQ awaiting its answer */
+    bool answered;
+    int64_t origin_ticks;
+} clk;
+
+void aggregate_clock_start(DSM *dsm, uint32_t self, uint32_t origin)
+{
+    clk.dsm = dsm;
+    clk.self = self;
+    clk.origin = origin;
+    clk.synced = self == origin;
+    qemu_mutex_init(&clk.lock);
+    qemu_cond_init(&clk.cond);
+}
+
+/* One round trip: the origin's ticks, or false after the timeout. */
+static bool clock_ask_origin(int64_t *origin_ticks)
+{
+    int64_t deadline = g_get_monotonic_time() / 1000 + CLOCK_TIMEOUT_MS;
+    DSMMsg msg = { .type = DSM_MSG_CLOCK_REQ };
+
+    QEMU_LOCK_GUARD(&clk.lock);
+    msg.clock.id = clk.wait_id = ++clk.next_id;
+    clk.answered = false;
+    dsm_send(clk.dsm, clk.origin, &msg);
+    while (!clk.answered) {
+        int64_t left = deadline - g_get_monotonic_time() / 1000;
+
+        if (left <= 0 || !qemu_cond_timedwait(&clk.cond, &clk.lock, left)) {
+            return false;
+        }
+    }
+    *origin_ticks = clk.origin_ticks;
+    return true;
+}
+
+void aggregate_clock_sync(void)
+{
+    int64_t best_rtt = INT64_MAX, best_delta = 0;
+    int i;
+
+    if (qatomic_read(&clk.synced)) {
+        return;
+    }
+    for (i = 0; i < CLOCK_ROUNDS; i++) {
+        int64_t t0 = cpu_get_host_ticks();
+        int64_t local = cpu_get_ticks();
+        int64_t origin, rtt;
+
+        if (!clock_ask_origin(&origin)) {
+            warn_report("aggregate: the origin did not answer a clock "
+                        "request; the guest's TSC may differ between "
+                        "fragments");
+            break;
+        }
+        rtt = cpu_get_host_ticks() - t0;
+        if (rtt < best_rtt) {
+            best_rtt = rtt;
+            best_delta = origin - (local + rtt / 2);
+        }
+    }
+    if (best_rtt != INT64_MAX) {
+        trace_aggregate_clock_synced(best_delta, best_rtt);
+        aggregate_accel_set_tick_delta(best_delta);
+    }
+    qatomic_set(&clk.synced, true);
+}
+
+/* Receive thread: answer at once, without locks. */
+static bool clock_answer(uint32_t from, const DSMMsg *msg, Error **errp)
+{
+    DSMMsg resp = {
+        .type = DSM_MSG_CLOCK_RESP,
+        .clock = { .id = msg->clock.id, .ticks = cpus_get_elapsed_ticks() },
+    };
+
+    if (clk.self != clk.origin) {
+        error_setg(errp, "CLOCK_REQ sent to fragment %u, which is not the "
+                   "origin", clk.self);
+        return false;
+    }
+    dsm_send(clk.dsm, from, &resp);
+    return true;
+}
+
+static bool clock_answered(uint32_t from, const DSMMsg *msg, Error **errp)
+{
+    if (from != clk.origin) {
+        error_setg(errp, "CLOCK_RESP from fragment %u, which is not the "
+                   "origin", from);
+        return false;
+    }
+    QEMU_LOCK_GUARD(&clk.lock);
+    /* A late answer to a request that timed out is dropped. */
+    if (msg->clock.id == clk.wait_id && !clk.answered) {
+        clk.origin_ticks = msg->clock.ticks;
+        clk.answered = true;
+        qemu_cond_signal(&clk.cond);
+    }
+    return true;
+}
+
+bool aggregate_clock_handle(uint32_t from, const DSMMsg *msg, Error **errp)
+{
+    if (msg->type == DSM_MSG_CLOCK_REQ) {
+        return clock_answer(from, msg, errp);
+    }
+    return clock_answered(from, msg, errp);
+}

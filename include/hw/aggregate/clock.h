@@ -1,0 +1,31 @@
+/*
+ * aggvm: one guest TSC across the fragments of an aggregate VM
+ *
+ * Copyright (c) 2026 The aggvm authors
+ *
+ * This work is licensed under the terms of the GNU GPL, version 2 or
+ * later.  See the COPYING file in the top-level directory.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#ifndef HW_AGGREGATE_CLOCK_H
+#define HW_AGGREGATE_CLOCK_H
+
+#include "migration/dsm/dsm.h"
+
+/* Call once during machine init; @origin's TSC is the reference. */
+void aggregate_clock_start(DSM *dsm, uint32_t self, uint32_t origin);
+
+/*
+ * aggregate_clock_sync: the first time, agree with the origin on the
+ * guest's TSC (a few round trips to it).  Waits on the network: call
+ * it without the BQL, before this fragment's vCPUs first run guest
+ * code.  Later calls return at once.
+ */
+void aggregate_clock_sync(void);
+
+/* CLOCK_REQ or CLOCK_RESP from @from, on a link receive thread. */
+bool aggregate_clock_handle(uint32_t from, const DSMMsg *msg, Error **errp);
+
+#endif /* HW_AGGREGATE_CLOCK_H */
