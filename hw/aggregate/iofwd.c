@@ -603,6 +603,7 @@ static bool iofwd_handle(void *opaque, uint32_t from, const DSMMsg *msg,
     case DSM_MSG_APIC_STATE:
         return iofwd_handle_apic_state(fwd, from, msg, errp);
     case DSM_MSG_SHUTDOWN:
+    case DSM_MSG_RUN_STATE:
         return aggregate_lifecycle_handle(from, msg, errp);
     case DSM_MSG_RESET:
         iofwd_queue(fwd, from, msg);    /* in order with CPU_EVENT */

@@ -16,6 +16,12 @@
  * fragment that receives it requests the same shutdown itself.  Both
  * treat links that close from then on as peers leaving (dsm_leave()).
  *
+ * Run state: when the VM stops by request (QMP stop) or starts running
+ * (QMP cont, also the first one after -S) on one fragment, RUN_STATE
+ * tells the others, which do the same from a bottom half.  A change made for a
+ * peer is not sent back.  Stops for errors are not sent: a fragment
+ * that fails is reported by the others anyway.
+ *
  * A fragment ended by a signal is not a shutdown of the aggregate VM:
  * its host is going away, and the others report it lost and stop the
  * VM, as they do when it crashes.
@@ -31,10 +37,14 @@
 
 #include "qemu/osdep.h"
 #include "qapi/error.h"
+#include "qemu/error-report.h"
 #include "qemu/atomic.h"
 #include "qemu/main-loop.h"
 #include "qemu/notify.h"
+#include "block/aio.h"
+#include "qapi/qapi-commands-misc.h"
 #include "system/runstate.h"
+#include "system/system.h"
 #include "hw/aggregate/lifecycle.h"
 #include "trace.h"
 
@@ -49,16 +59,28 @@ static struct {
     bool remote;                /* a peer's SHUTDOWN started ours */
 
     /* Under the BQL. */
+    bool applying_peer_state;   /* a RUN_STATE is being applied */
+    bool started;               /* the VM has run once */
     QemuCond reset_cond;        /* resets changed */
     uint64_t resets;            /* machine resets so far, start-up's too */
     bool reset_from_peer;       /* the next reset is a peer's */
 } lifecycle;
 
+static void lifecycle_send_all(const DSMMsg *msg)
+{
+    uint32_t i;
+
+    for (i = 0; i < lifecycle.nr_fragments; i++) {
+        if (i != lifecycle.self) {
+            dsm_send(lifecycle.dsm, i, msg);
+        }
+    }
+}
+
 static void lifecycle_shutdown(Notifier *notifier, void *data)
 {
     ShutdownCause cause = *(ShutdownCause *)data;
     DSMMsg msg = { .type = DSM_MSG_SHUTDOWN, .cause = cause };
-    uint32_t i;
 
     dsm_leave(lifecycle.dsm);
     if (qatomic_read(&lifecycle.remote) ||
@@ -66,11 +88,7 @@ static void lifecycle_shutdown(Notifier *notifier, void *data)
         return;
     }
     trace_aggregate_shutdown_send(ShutdownCause_str(cause));
-    for (i = 0; i < lifecycle.nr_fragments; i++) {
-        if (i != lifecycle.self) {
-            dsm_send(lifecycle.dsm, i, &msg);
-        }
-    }
+    lifecycle_send_all(&msg);
     dsm_flush(lifecycle.dsm, LIFECYCLE_FLUSH_MS);
 }
 
@@ -80,15 +98,10 @@ void aggregate_lifecycle_reset_done(void)
         .type = DSM_MSG_RESET,
         .cause = SHUTDOWN_CAUSE_GUEST_RESET,
     };
-    uint32_t i;
 
     if (lifecycle.resets++ && !lifecycle.reset_from_peer) {
         trace_aggregate_reset_send();
-        for (i = 0; i < lifecycle.nr_fragments; i++) {
-            if (i != lifecycle.self) {
-                dsm_send(lifecycle.dsm, i, &msg);
-            }
-        }
+        lifecycle_send_all(&msg);
     }
     lifecycle.reset_from_peer = false;
     qemu_cond_broadcast(&lifecycle.reset_cond);
@@ -106,6 +119,46 @@ void aggregate_lifecycle_peer_reset(uint32_t from)
     }
 }
 
+static void lifecycle_run_state_changed(void *opaque, bool running,
+                                        RunState state)
+{
+    DSMMsg msg = { .type = DSM_MSG_RUN_STATE, .running = running };
+    bool first_start = running && !lifecycle.started;
+
+    if (running) {
+        lifecycle.started = true;
+    }
+    /*
+     * Every fragment starts itself unless -S; sending that start would
+     * only race with a later stop.
+     */
+    if ((first_start && autostart) || lifecycle.applying_peer_state ||
+        (!running && state != RUN_STATE_PAUSED)) {
+        return;
+    }
+    trace_aggregate_run_state_send(running);
+    lifecycle_send_all(&msg);
+}
+
+/* Main loop: do what a peer's RUN_STATE asks, as QMP stop/cont would. */
+static void lifecycle_apply_run_state(void *opaque)
+{
+    bool running = (uintptr_t)opaque;
+    Error *err = NULL;
+
+    lifecycle.applying_peer_state = true;
+    if (running && !runstate_is_running()) {
+        qmp_cont(&err);
+    } else if (!running && runstate_is_running()) {
+        qmp_stop(&err);
+    }
+    lifecycle.applying_peer_state = false;
+    if (err) {
+        error_reportf_err(err, "aggregate: cannot follow the %s of another "
+                          "fragment: ", running ? "cont" : "stop");
+    }
+}
+
 void aggregate_lifecycle_start(DSM *dsm, uint32_t self,
                                uint32_t nr_fragments)
 {
@@ -115,12 +168,19 @@ void aggregate_lifecycle_start(DSM *dsm, uint32_t self,
     qemu_cond_init(&lifecycle.reset_cond);
     lifecycle.shutdown.notify = lifecycle_shutdown;
     qemu_register_shutdown_notifier(&lifecycle.shutdown);
+    qemu_add_vm_change_state_handler(lifecycle_run_state_changed, NULL);
 }
 
 bool aggregate_lifecycle_handle(uint32_t from, const DSMMsg *msg,
                                 Error **errp)
 {
-    assert(msg->type == DSM_MSG_SHUTDOWN);
+    if (msg->type == DSM_MSG_RUN_STATE) {
+        trace_aggregate_run_state_recv(from, msg->running);
+        aio_bh_schedule_oneshot(qemu_get_aio_context(),
+                                lifecycle_apply_run_state,
+                                (void *)(uintptr_t)msg->running);
+        return true;
+    }
     if (msg->cause == SHUTDOWN_CAUSE_NONE ||
         msg->cause >= SHUTDOWN_CAUSE__MAX) {
         error_setg(errp, "SHUTDOWN with unknown cause %u", msg->cause);

@@ -38,6 +38,7 @@
 #include "system/block-backend-io.h"
 #include "system/numa.h"
 #include "system/qtest.h"
+#include "system/kvm.h"
 #include "hw/aggregate/accel.h"
 #include "hw/aggregate/clock.h"
 #include "hw/aggregate/lifecycle.h"
@@ -308,6 +309,13 @@ static bool aggregate_check_accel(MachineState *ms, AggregateFragment *self,
 {
     if (qtest_enabled()) {
         return true;            /* no vCPU runs at all */
+    }
+    if (kvm_enabled()) {
+        error_setg(errp, "-machine aggregate does not support KVM: the "
+                   "in-kernel local APIC delivers IPIs inside the kernel, "
+                   "so IPIs to vCPUs of other fragments would never reach "
+                   "QEMU; use -accel aggregate (TCG)");
+        return false;
     }
     if (!aggregate_accel_enabled()) {
         error_setg(errp, "-machine aggregate needs -accel aggregate (or "

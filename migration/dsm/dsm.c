@@ -529,6 +529,7 @@ static bool dsm_recv(void *opaque, uint32_t from, const DSMMsg *msg,
     case DSM_MSG_EOI:
     case DSM_MSG_SHUTDOWN:
     case DSM_MSG_RESET:
+    case DSM_MSG_RUN_STATE:
     case DSM_MSG_CLOCK_REQ:
     case DSM_MSG_CLOCK_RESP:
         if (dsm->io_handler) {

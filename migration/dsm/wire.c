@@ -125,6 +125,11 @@ typedef struct QEMU_PACKED DSMWireShutdown {
     uint8_t reserved[4];
 } DSMWireShutdown;
 
+typedef struct QEMU_PACKED DSMWireRunState {
+    uint8_t running;
+    uint8_t reserved[7];
+} DSMWireRunState;
+
 typedef struct QEMU_PACKED DSMWireClock {
     uint32_t id;
     uint8_t reserved[4];
@@ -168,6 +173,7 @@ QEMU_BUILD_BUG_ON(sizeof(DSMWireCpuEvent) != 8);
 QEMU_BUILD_BUG_ON(sizeof(DSMWireApicState) != 16);
 QEMU_BUILD_BUG_ON(sizeof(DSMWireShutdown) != 8);
 QEMU_BUILD_BUG_ON(sizeof(DSMWireClock) != 16);
+QEMU_BUILD_BUG_ON(sizeof(DSMWireRunState) != 8);
 QEMU_BUILD_BUG_ON(sizeof(DSMWireIOMap) != 20);
 QEMU_BUILD_BUG_ON(sizeof(DSMWireData) + DSM_PAGE_SIZE != DSM_MAX_PAYLOAD);
 
@@ -590,6 +596,30 @@ static bool dsm_decode_shutdown(const uint8_t *buf, size_t len,
                               errp);
 }
 
+static void dsm_encode_run_state(const DSMMsg *msg, GByteArray *out)
+{
+    DSMWireRunState w = { .running = msg->running };
+
+    g_byte_array_append(out, (const guint8 *)&w, sizeof(w));
+}
+
+static bool dsm_decode_run_state(const uint8_t *buf, size_t len,
+                                 const DSMLimits *lim, DSMMsg *msg,
+                                 Error **errp)
+{
+    DSMWireRunState w;
+
+    memcpy(&w, buf, sizeof(w));
+    msg->running = w.running;
+    if (w.running > 1) {
+        error_setg(errp, "dsm: RUN_STATE %u invalid, expected 0 (stop) or "
+                   "1 (cont)", w.running);
+        return false;
+    }
+    return dsm_check_reserved("RUN_STATE", w.reserved, sizeof(w.reserved),
+                              errp);
+}
+
 static void dsm_encode_clock(const DSMMsg *msg, GByteArray *out)
 {
     DSMWireClock w = {
@@ -756,6 +786,8 @@ static const DSMMsgDesc dsm_msg_descs[] = {
       dsm_encode_shutdown, dsm_decode_shutdown },
     { DSM_MSG_RESET, "RESET", sizeof(DSMWireShutdown), 0,
       dsm_encode_shutdown, dsm_decode_shutdown },
+    { DSM_MSG_RUN_STATE, "RUN_STATE", sizeof(DSMWireRunState), 0,
+      dsm_encode_run_state, dsm_decode_run_state },
     { DSM_MSG_CLOCK_REQ, "CLOCK_REQ", sizeof(DSMWireClock), 0,
       dsm_encode_clock, dsm_decode_clock },
     { DSM_MSG_CLOCK_RESP, "CLOCK_RESP", sizeof(DSMWireClock), 0,

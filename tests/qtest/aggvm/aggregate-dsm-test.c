@@ -534,6 +534,50 @@ static void test_migration_blocked(void)
     qobject_unref(rsp);
 }
 
+static char *query_status(QTestState *qts)
+{
+    QDict *rsp = qtest_qmp(qts, "{ 'execute': 'query-status' }");
+    char *status = g_strdup(qdict_get_str(qdict_get_qdict(rsp, "return"),
+                                          "status"));
+
+    qobject_unref(rsp);
+    return status;
+}
+
+/* Wait (bounded) until every fragment reports @want. */
+static void wait_all_status(const char *want)
+{
+    int i;
+
+    for (i = 0; i < NR_FRAGS; i++) {
+        g_autofree char *status = NULL;
+        int tries;
+
+        for (tries = 0; tries < 100; tries++) {
+            g_free(status);
+            status = query_status(agg.qts[i]);
+            if (!strcmp(status, want)) {
+                break;
+            }
+            g_usleep(100 * 1000);
+        }
+        g_assert_cmpstr(status, ==, want);
+    }
+}
+
+/* QMP stop on one fragment stops all of them; cont on another resumes. */
+static void test_stop_cont(void)
+{
+    qobject_unref(qtest_qmp(agg.qts[0], "{ 'execute': 'stop' }"));
+    wait_all_status("paused");
+    qobject_unref(qtest_qmp(agg.qts[1], "{ 'execute': 'cont' }"));
+    wait_all_status("running");
+    /* Memory still coherent after the round trip. */
+    qtest_writel(agg.qts[2], gpa(page_on(1, 200), 0), 0x5eed);
+    g_assert_cmphex(qtest_readl(agg.qts[0], gpa(page_on(1, 200), 0)), ==,
+                    0x5eed);
+}
+
 /* Runs last: a dead fragment stops the VM on the others, loudly. */
 static void test_peer_death(void)
 {
@@ -922,6 +966,8 @@ int main(int argc, char **argv)
     qtest_add_func("/aggregate/dsm/query-dsm", test_query_dsm);
     qtest_add_func("/aggregate/dsm/migration-blocked",
                    test_migration_blocked);
+    /* In the dsm group, so that peer-death still runs last. */
+    qtest_add_func("/aggregate/dsm/stop-cont", test_stop_cont);
     qtest_add_func("/aggregate/dsm/peer-death", test_peer_death);
 
     start_aggregate();

@@ -77,6 +77,7 @@ static const DSMMsg sample_msgs[] = {
     { .type = DSM_MSG_SHUTDOWN, .seq = 20, .cause = 3 },
     { .type = DSM_MSG_EOI, .seq = 22, .irq = { .cpu = 3, .vector = 0x41 } },
     { .type = DSM_MSG_RESET, .seq = 21, .cause = 10 },
+    { .type = DSM_MSG_RUN_STATE, .seq = 25, .running = true },
     { .type = DSM_MSG_CLOCK_REQ, .seq = 23, .clock = { .id = 9 } },
     { .type = DSM_MSG_CLOCK_RESP, .seq = 24,
       .clock = { .id = 9, .ticks = 0x123456789abcdefULL } },
@@ -108,6 +109,7 @@ static void assert_msg_equal(const DSMMsg *a, const DSMMsg *b)
                     &b->cpu_event, sizeof(b->cpu_event));
     g_assert_cmpmem(&a->apic, sizeof(a->apic), &b->apic, sizeof(b->apic));
     g_assert_cmpuint(a->cause, ==, b->cause);
+    g_assert_cmpint(a->running, ==, b->running);
     g_assert_cmpuint(a->clock.id, ==, b->clock.id);
     g_assert_cmpuint(a->clock.ticks, ==, b->clock.ticks);
     g_assert_cmpuint(a->io_map.offset, ==, b->io_map.offset);
@@ -209,6 +211,7 @@ static void test_type_names(void)
         { DSM_MSG_SHUTDOWN, "SHUTDOWN" }, { DSM_MSG_RESET, "RESET" },
         { DSM_MSG_EOI, "EOI" }, { DSM_MSG_CLOCK_REQ, "CLOCK_REQ" },
         { DSM_MSG_CLOCK_RESP, "CLOCK_RESP" },
+        { DSM_MSG_RUN_STATE, "RUN_STATE" },
         { 0, "unknown" }, { 0x0108, "unknown" }, { 0x0204, "unknown" },
     };
     size_t i;
@@ -325,8 +328,10 @@ static const BadCase bad_cases[] = {
       "message type 0x0503 unknown" },
     { "clock-reserved", { .type = DSM_MSG_CLOCK_RESP },
       { { MUT_SET8, OFF_PAYLOAD + 5, 1 } }, "CLOCK_RESP reserved" },
-    { "type-past-lifecycle", REQ_R, { { MUT_SET16, OFF_TYPE, 0x0403 } },
-      "message type 0x0403 unknown" },
+    { "type-past-lifecycle", REQ_R, { { MUT_SET16, OFF_TYPE, 0x0404 } },
+      "message type 0x0404 unknown" },
+    { "run-state-bad", { .type = DSM_MSG_RUN_STATE },
+      { { MUT_SET8, OFF_PAYLOAD, 2 } }, "RUN_STATE 2 invalid" },
     { "shutdown-reserved", { .type = DSM_MSG_SHUTDOWN },
       { { MUT_SET8, OFF_PAYLOAD + 5, 1 } }, "SHUTDOWN reserved" },
     { "irq-bad-trigger", { .type = DSM_MSG_IRQ, .irq = { .vector = 0x31 } },
