@@ -424,6 +424,7 @@ static void *iofwd_worker_thread(void *opaque)
     IOFwdWorker *w = opaque;
 
     rcu_register_thread();
+    dsm_service_thread_start(w->fwd->dsm);
     for (;;) {
         g_autofree DSMMsg *msg = iofwd_next(w);
         DSMMsg resp = { .type = DSM_MSG_IO_RESP };

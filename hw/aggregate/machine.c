@@ -57,6 +57,7 @@ struct AggregateMachineState {
 
     char *fragment;                 /* this process's fragment id */
     uint32_t connect_timeout;       /* seconds to wait for the peers */
+    uint32_t service_priority;      /* SCHED_FIFO, 0: normal */
     uint32_t hold_time;             /* microseconds, see DSMConfig */
     Error *migration_blocker;
     Notifier init_done;
@@ -426,6 +427,7 @@ static bool aggregate_start_dsm(AggregateMachineState *ams, GPtrArray *frags,
         .rb = rb,
         .connect_timeout_ms = ams->connect_timeout * 1000LL,
         .hold_ns = ams->hold_time * 1000LL,
+        .service_priority = ams->service_priority,
     };
     guint i;
 
@@ -587,6 +589,30 @@ static void aggregate_set_hold(Object *obj, Visitor *v, const char *name,
     AGGREGATE_MACHINE(obj)->hold_time = value;
 }
 
+static void aggregate_get_priority(Object *obj, Visitor *v, const char *name,
+                                   void *opaque, Error **errp)
+{
+    visit_type_uint32(v, name, &AGGREGATE_MACHINE(obj)->service_priority,
+                      errp);
+}
+
+static void aggregate_set_priority(Object *obj, Visitor *v, const char *name,
+                                   void *opaque, Error **errp)
+{
+    int max = sched_get_priority_max(SCHED_FIFO);
+    uint32_t value;
+
+    if (!visit_type_uint32(v, name, &value, errp)) {
+        return;
+    }
+    if (value > max) {
+        error_setg(errp, "service-priority=%u is above the highest "
+                   "real-time priority, %d", value, max);
+        return;
+    }
+    AGGREGATE_MACHINE(obj)->service_priority = value;
+}
+
 static void aggregate_machine_instance_init(Object *obj)
 {
     AGGREGATE_MACHINE(obj)->connect_timeout =
@@ -625,6 +651,13 @@ static void aggregate_machine_class_init(ObjectClass *oc, void *data)
     object_class_property_set_description(oc, "hold-time",
         "microseconds a page just fetched stays before another fragment "
         "may take it away (default 50)");
+    object_class_property_add(oc, "service-priority", "uint32",
+                              aggregate_get_priority, aggregate_set_priority,
+                              NULL, NULL);
+    object_class_property_set_description(oc, "service-priority",
+        "real-time (SCHED_FIFO) priority of the threads that serve other "
+        "fragments, so that they preempt vCPUs at once; 0 (default): "
+        "normal scheduling");
 }
 
 static const TypeInfo aggregate_machine_info = {

@@ -133,6 +133,7 @@ struct DSM {
     DSMFamilyHandler *io_handler;
     DSMPeerLostFn *io_lost;
     bool leaving;                   /* see dsm_leave() */
+    int service_priority;           /* see dsm_thread_set_priority() */
     void *io_opaque;
 
     /* Counters, updated atomically. */
@@ -216,6 +217,11 @@ void dsm_set_io_handler(DSM *dsm, DSMFamilyHandler *handler,
     dsm->io_handler = handler;
     dsm->io_lost = lost;
     dsm->io_opaque = opaque;
+}
+
+void dsm_service_thread_start(DSM *dsm)
+{
+    dsm_thread_set_priority(dsm->service_priority);
 }
 
 void dsm_leave(DSM *dsm)
@@ -575,6 +581,7 @@ static void *dsm_hold_thread(void *opaque)
     DSM *dsm = opaque;
 
     rcu_register_thread();
+    dsm_thread_set_priority(dsm->service_priority);
     for (;;) {
         DSMHeld *h;
         int64_t next_due;
@@ -635,6 +642,7 @@ static void *dsm_fault_thread(void *opaque)
     struct uffd_msg msgs[DSM_FAULT_BATCH];
 
     rcu_register_thread();
+    dsm_thread_set_priority(dsm->service_priority);
     for (;;) {
         struct pollfd pfd = { .fd = dsm->uffd, .events = POLLIN };
         int n, i;
@@ -737,6 +745,7 @@ DSM *dsm_start(const DSMConfig *cfg, Error **errp)
         .recv = dsm_recv,
         .lost = dsm_link_lost,
         .opaque = dsm,
+        .service_priority = cfg->service_priority,
     };
     uint32_t i;
 
@@ -749,6 +758,7 @@ DSM *dsm_start(const DSMConfig *cfg, Error **errp)
     dsm->nr_pages = qemu_ram_get_used_length(cfg->rb) / DSM_PAGE_SIZE;
     dsm->connect_timeout_ms = cfg->connect_timeout_ms;
     dsm->hold_ns = cfg->hold_ns;
+    dsm->service_priority = cfg->service_priority;
     dsm->page = g_new0(DSMLocalPage, dsm->nr_pages);
     for (i = 0; i < DSM_LOCK_STRIPES; i++) {
         qemu_mutex_init(&dsm->page_lock[i]);

@@ -28,6 +28,7 @@ typedef struct DSMConfig {
     uint8_t config_hash[DSM_CONFIG_HASH_SIZE];
     int64_t connect_timeout_ms;
     int64_t hold_ns;                /* see DSM_DEFAULT_HOLD_US */
+    int service_priority;           /* see dsm_thread_set_priority() */
 } DSMConfig;
 
 /*
@@ -87,6 +88,13 @@ typedef void DSMPeerLostFn(void *opaque, uint32_t peer);
 
 void dsm_set_io_handler(DSM *dsm, DSMFamilyHandler *handler,
                         DSMPeerLostFn *lost, void *opaque);
+
+/*
+ * dsm_service_thread_start: called first by a thread that serves other
+ * fragments outside the DSM (the forwarding workers): gives it the
+ * DSM's service priority (see dsm_thread_set_priority()).
+ */
+void dsm_service_thread_start(DSM *dsm);
 
 /* Queue @msg for fragment @to; never blocks (see dsm_links_send). */
 void dsm_send(DSM *dsm, uint32_t to, const DSMMsg *msg);

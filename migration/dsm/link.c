@@ -226,6 +226,7 @@ static void *link_tx_thread(void *opaque)
     DSMLinks *links = link->links;
     GByteArray *bytes;
 
+    dsm_thread_set_priority(links->cfg.service_priority);
     while ((bytes = link_next(link))) {
         Error *err = NULL;
 
@@ -253,6 +254,7 @@ static void *link_self_thread(void *opaque)
     GByteArray *bytes;
 
     rcu_register_thread();
+    dsm_thread_set_priority(links->cfg.service_priority);
     while ((bytes = link_next(link))) {
         Error *err = NULL;
         DSMMsg msg;
@@ -316,6 +318,7 @@ static void *link_rx_thread(void *opaque)
     g_autofree uint8_t *buf = g_malloc(DSM_HEADER_SIZE + DSM_MAX_PAYLOAD);
 
     rcu_register_thread();
+    dsm_thread_set_priority(links->cfg.service_priority);
     for (;;) {
         Error *err = NULL;
         DSMMsg msg;
@@ -601,6 +604,22 @@ bool dsm_links_connect(DSMLinks *links, int64_t timeout_ms, Error **errp)
     }
     start_threads(links);
     return true;
+}
+
+void dsm_thread_set_priority(int priority)
+{
+    struct sched_param param = { .sched_priority = priority };
+    int err;
+
+    if (!priority) {
+        return;
+    }
+    err = pthread_setschedparam(pthread_self(), SCHED_FIFO, &param);
+    if (err) {
+        warn_report_once("aggregate: cannot run the DSM and forwarding "
+                         "threads at real-time priority %d: %s", priority,
+                         strerror(err));
+    }
 }
 
 void dsm_links_flush(DSMLinks *links, int64_t timeout_ms)

@@ -41,7 +41,17 @@ typedef struct DSMLinksConfig {
     DSMLinkRecvFn *recv;
     DSMLinkLostFn *lost;
     void *opaque;
+    int service_priority;           /* see dsm_thread_set_priority() */
 } DSMLinksConfig;
+
+/*
+ * dsm_thread_set_priority: run the calling thread, one that serves
+ * other fragments (faults, links, forwarding), with real-time priority
+ * @priority (SCHED_FIFO), so that it preempts a vCPU thread on its host
+ * core at once instead of waiting for the vCPU's time slice to end.
+ * 0 leaves the thread alone.  Warns once if the host does not allow it.
+ */
+void dsm_thread_set_priority(int priority);
 
 DSMLinks *dsm_links_new(const DSMLinksConfig *cfg);
 
