@@ -631,6 +631,15 @@ static const Refusal refusals[] = {
     { "cpu-missing", "-machine aggregate,fragment=f0 -m 64M -smp 2 "
       "-object aggregate-fragment,id=f0,address=127.0.0.1:1,cpus=0,mem=64M",
       "vCPU 1 is in no fragment's cpus=" },
+    { "socket-split", "-machine aggregate,fragment=f0 -m 128M "
+      "-smp 2,sockets=1,cores=2 "
+      "-object aggregate-fragment,id=f0,address=127.0.0.1:1,cpus=0,mem=64M "
+      "-object aggregate-fragment,id=f1,address=127.0.0.1:2,cpus=1,mem=64M",
+      "vCPUs 0 and 1 share a socket but run on fragments 'f0' and 'f1'" },
+    { "service-priority", "-machine aggregate,fragment=f0,"
+      "service-priority=100 -m 64M "
+      "-object aggregate-fragment,id=f0,address=127.0.0.1:1,cpus=0,mem=64M",
+      "service-priority=100 is above the highest real-time priority" },
     { "prealloc", "-machine aggregate,fragment=f0 -m 64M -mem-prealloc "
       "-object aggregate-fragment,id=f0,address=127.0.0.1:1,cpus=0,mem=64M",
       "preallocated guest RAM" },
