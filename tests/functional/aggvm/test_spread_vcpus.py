@@ -88,12 +88,19 @@ class SpreadVcpus(unittest.TestCase):
                                   '-serial', 'null'],
                         stdin=subprocess.DEVNULL, stdout=log,
                         stderr=subprocess.STDOUT)))
-                f0 = subprocess.run(
-                    ['ip', 'netns', 'exec', ns.names[0], qemu_binary()] +
-                    common + ['-machine', 'fragment=f0',
-                              '-serial', 'file:' + console],
-                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                    stderr=subprocess.STDOUT, timeout=500)
+                try:
+                    f0 = subprocess.run(
+                        ['ip', 'netns', 'exec', ns.names[0], qemu_binary()] +
+                        common + ['-machine', 'fragment=f0',
+                                  '-serial', 'file:' + console],
+                        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                        stderr=subprocess.STDOUT, timeout=500)
+                except subprocess.TimeoutExpired:
+                    # Say where the guest stopped before failing.
+                    with open(console, errors='replace') as f:
+                        print('# console tail:\n' +
+                              '\n'.join(f.read().splitlines()[-60:]))
+                    raise
                 codes = [f0.returncode]
                 print('# f0: ' + f0.stdout.decode(errors='replace'))
                 for log, p in peers:
