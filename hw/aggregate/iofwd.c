@@ -128,7 +128,6 @@ struct AggregateIOFwd {
     IOFwdWorker *workers;           /* [nr_fragments] */
     const uint32_t *cpu_owner;      /* [nr_cpus] fragment running it */
     uint32_t nr_cpus;
-    uint32_t nr_fragments;
 
     /* lock protects the fields below; waiters sleep on cond */
     QemuMutex lock;
@@ -475,11 +474,17 @@ static void iofwd_queue(AggregateIOFwd *fwd, uint32_t from,
     qemu_cond_signal(&w->cond);
 }
 
+/* Is @cpu a vCPU that fragment @frag runs? */
+static bool iofwd_cpu_runs_on(AggregateIOFwd *fwd, uint32_t cpu,
+                              uint32_t frag)
+{
+    return cpu < fwd->nr_cpus && fwd->cpu_owner[cpu] == frag;
+}
+
 static bool iofwd_handle_irq(AggregateIOFwd *fwd, uint32_t from,
                              const DSMMsg *msg, Error **errp)
 {
-    if (msg->irq.cpu >= fwd->nr_cpus ||
-        fwd->cpu_owner[msg->irq.cpu] != fwd->self) {
+    if (!iofwd_cpu_runs_on(fwd, msg->irq.cpu, fwd->self)) {
         error_setg(errp, "IRQ for vCPU %u, which this fragment does not "
                    "run", msg->irq.cpu);
         return false;
@@ -491,8 +496,7 @@ static bool iofwd_handle_irq(AggregateIOFwd *fwd, uint32_t from,
 static bool iofwd_handle_cpu_event(AggregateIOFwd *fwd, uint32_t from,
                                    const DSMMsg *msg, Error **errp)
 {
-    if (msg->cpu_event.cpu >= fwd->nr_cpus ||
-        fwd->cpu_owner[msg->cpu_event.cpu] != fwd->self) {
+    if (!iofwd_cpu_runs_on(fwd, msg->cpu_event.cpu, fwd->self)) {
         error_setg(errp, "CPU_EVENT for vCPU %u, which this fragment does "
                    "not run", msg->cpu_event.cpu);
         return false;
@@ -515,7 +519,7 @@ static bool iofwd_handle_apic_state(AggregateIOFwd *fwd, uint32_t from,
     APICCommonState *s;
     uint64_t base;
 
-    if (st->cpu >= fwd->nr_cpus || fwd->cpu_owner[st->cpu] != from) {
+    if (!iofwd_cpu_runs_on(fwd, st->cpu, from)) {
         error_setg(errp, "APIC_STATE for vCPU %u, which fragment %u does "
                    "not run", st->cpu, from);
         return false;
@@ -540,7 +544,7 @@ static bool iofwd_handle_eoi(AggregateIOFwd *fwd, uint32_t from,
                    fwd->self);
         return false;
     }
-    if (msg->irq.cpu >= fwd->nr_cpus || fwd->cpu_owner[msg->irq.cpu] != from) {
+    if (!iofwd_cpu_runs_on(fwd, msg->irq.cpu, from)) {
         error_setg(errp, "EOI from vCPU %u, which fragment %u does not run",
                    msg->irq.cpu, from);
         return false;
@@ -753,17 +757,12 @@ static void iofwd_apic_dest_changed(DeviceState *dev)
             .x2apic = !!(s->apicbase & MSR_IA32_APICBASE_EXTD),
         },
     };
-    uint32_t i;
 
     assert(cs->cpu_index < fwd->nr_cpus);
     if (fwd->cpu_owner[cs->cpu_index] != fwd->self) {
         return;     /* a reset: every fragment resets every APIC */
     }
-    for (i = 0; i < fwd->nr_fragments; i++) {
-        if (i != fwd->self) {
-            dsm_send(fwd->dsm, i, &msg);
-        }
-    }
+    dsm_send_peers(fwd->dsm, &msg);
 }
 
 /*
@@ -780,7 +779,6 @@ static void iofwd_map_commit(MemoryListener *listener)
         .type = DSM_MSG_IO_MAP,
         .io_map = { .offset = IOFWD_MAP_OFFSET, .len = IOFWD_MAP_LEN },
     };
-    uint32_t i;
 
     if (!memcmp(fwd->map_sent, fwd->host_bridge->config + IOFWD_MAP_OFFSET,
                 IOFWD_MAP_LEN)) {
@@ -790,11 +788,7 @@ static void iofwd_map_commit(MemoryListener *listener)
            IOFWD_MAP_LEN);
     memcpy(msg.io_map.bytes, fwd->map_sent, IOFWD_MAP_LEN);
     trace_aggregate_io_map_send(IOFWD_MAP_OFFSET, IOFWD_MAP_LEN);
-    for (i = 0; i < fwd->nr_fragments; i++) {
-        if (i != fwd->self) {
-            dsm_send(fwd->dsm, i, &msg);
-        }
-    }
+    dsm_send_peers(fwd->dsm, &msg);
 }
 
 static void iofwd_replicate_map(AggregateIOFwd *fwd)
@@ -829,7 +823,6 @@ AggregateIOFwd *aggregate_iofwd_start(DSM *dsm, uint32_t self,
     fwd->pending = g_hash_table_new(NULL, NULL);
     fwd->cpu_owner = g_memdup2(cpu_owner, nr_cpus * sizeof(*cpu_owner));
     fwd->nr_cpus = nr_cpus;
-    fwd->nr_fragments = nr_fragments;
     iofwd_start_workers(fwd, nr_fragments);
     if (self != origin) {
         iofwd_map(fwd, ram_below_4g, ram_above_4g, bios_size);

@@ -53,8 +53,6 @@
 
 static struct {
     DSM *dsm;
-    uint32_t self;
-    uint32_t nr_fragments;
     Notifier shutdown;
     bool remote;                /* a peer's SHUTDOWN started ours */
 
@@ -65,17 +63,6 @@ static struct {
     uint64_t resets;            /* machine resets so far, start-up's too */
     bool reset_from_peer;       /* the next reset is a peer's */
 } lifecycle;
-
-static void lifecycle_send_all(const DSMMsg *msg)
-{
-    uint32_t i;
-
-    for (i = 0; i < lifecycle.nr_fragments; i++) {
-        if (i != lifecycle.self) {
-            dsm_send(lifecycle.dsm, i, msg);
-        }
-    }
-}
 
 static void lifecycle_shutdown(Notifier *notifier, void *data)
 {
@@ -88,7 +75,7 @@ static void lifecycle_shutdown(Notifier *notifier, void *data)
         return;
     }
     trace_aggregate_shutdown_send(ShutdownCause_str(cause));
-    lifecycle_send_all(&msg);
+    dsm_send_peers(lifecycle.dsm, &msg);
     dsm_flush(lifecycle.dsm, LIFECYCLE_FLUSH_MS);
 }
 
@@ -101,7 +88,7 @@ void aggregate_lifecycle_reset_done(void)
 
     if (lifecycle.resets++ && !lifecycle.reset_from_peer) {
         trace_aggregate_reset_send();
-        lifecycle_send_all(&msg);
+        dsm_send_peers(lifecycle.dsm, &msg);
     }
     lifecycle.reset_from_peer = false;
     qemu_cond_broadcast(&lifecycle.reset_cond);
@@ -137,7 +124,7 @@ static void lifecycle_run_state_changed(void *opaque, bool running,
         return;
     }
     trace_aggregate_run_state_send(running);
-    lifecycle_send_all(&msg);
+    dsm_send_peers(lifecycle.dsm, &msg);
 }
 
 /* Main loop: do what a peer's RUN_STATE asks, as QMP stop/cont would. */
@@ -159,12 +146,9 @@ static void lifecycle_apply_run_state(void *opaque)
     }
 }
 
-void aggregate_lifecycle_start(DSM *dsm, uint32_t self,
-                               uint32_t nr_fragments)
+void aggregate_lifecycle_start(DSM *dsm)
 {
     lifecycle.dsm = dsm;
-    lifecycle.self = self;
-    lifecycle.nr_fragments = nr_fragments;
     qemu_cond_init(&lifecycle.reset_cond);
     lifecycle.shutdown.notify = lifecycle_shutdown;
     qemu_register_shutdown_notifier(&lifecycle.shutdown);

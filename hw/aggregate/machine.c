@@ -477,7 +477,7 @@ static void aggregate_start_iofwd(AggregateMachineState *ams, int self,
                                        x86ms->above_4g_mem_size,
                                        bios ? qemu_ram_get_used_length(bios)
                                             : 0);
-    aggregate_lifecycle_start(ams->dsm, self, frags->len);
+    aggregate_lifecycle_start(ams->dsm);
     aggregate_clock_start(ams->dsm, self, 0);
 }
 

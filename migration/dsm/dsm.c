@@ -239,6 +239,17 @@ void dsm_send(DSM *dsm, uint32_t to, const DSMMsg *msg)
     dsm_links_send(dsm->links, to, msg);
 }
 
+void dsm_send_peers(DSM *dsm, const DSMMsg *msg)
+{
+    uint32_t i;
+
+    for (i = 0; i < dsm->nr_fragments; i++) {
+        if (i != dsm->self) {
+            dsm_send(dsm, i, msg);
+        }
+    }
+}
+
 /* ---- userfaultfd operations on one page; all called under its lock. */
 
 static void dsm_discard(DSM *dsm, uint64_t page)
@@ -526,29 +537,22 @@ static bool dsm_recv(void *opaque, uint32_t from, const DSMMsg *msg,
         return dsm_handle_data(dsm, msg, errp);
     case DSM_MSG_GRANT:
         return dsm_handle_grant(dsm, msg, errp);
-    case DSM_MSG_IO_REQ:
-    case DSM_MSG_IO_RESP:
-    case DSM_MSG_IO_MAP:
-    case DSM_MSG_IRQ:
-    case DSM_MSG_CPU_EVENT:
-    case DSM_MSG_APIC_STATE:
-    case DSM_MSG_EOI:
-    case DSM_MSG_SHUTDOWN:
-    case DSM_MSG_RESET:
-    case DSM_MSG_RUN_STATE:
-    case DSM_MSG_CLOCK_REQ:
-    case DSM_MSG_CLOCK_RESP:
-        if (dsm->io_handler) {
-            return dsm->io_handler(dsm->io_opaque, from, msg, errp);
-        }
-        error_setg(errp, "%s but this fragment forwards no I/O",
-                   dsm_msg_type_name(msg->type));
-        return false;
     default:
+        break;
+    }
+    /* Every family but the link's and the DSM's is the machine's. */
+    if (DSM_MSG_FAMILY(msg->type) == DSM_FAMILY_LINK ||
+        DSM_MSG_FAMILY(msg->type) == DSM_FAMILY_DSM) {
         error_setg(errp, "message %s is not handled by the DSM",
                    dsm_msg_type_name(msg->type));
         return false;
     }
+    if (!dsm->io_handler) {
+        error_setg(errp, "%s but this fragment forwards no I/O",
+                   dsm_msg_type_name(msg->type));
+        return false;
+    }
+    return dsm->io_handler(dsm->io_opaque, from, msg, errp);
 }
 
 /* ---- hold thread */

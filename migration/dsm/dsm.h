@@ -99,6 +99,9 @@ void dsm_service_thread_start(DSM *dsm);
 /* Queue @msg for fragment @to; never blocks (see dsm_links_send). */
 void dsm_send(DSM *dsm, uint32_t to, const DSMMsg *msg);
 
+/* Queue @msg for every other fragment; never blocks. */
+void dsm_send_peers(DSM *dsm, const DSMMsg *msg);
+
 /*
  * dsm_leave: the aggregate VM is shutting down.  From now on a link
  * that closes is a peer leaving too, not a failure that stops the VM.

@@ -16,12 +16,11 @@
 
 /*
  * aggregate_lifecycle_start: from now on, a shutdown of this fragment
- * (guest poweroff, QMP quit; not a signal) is sent to every other fragment
- * of @nr_fragments, which shuts down the same way, and so are a system
- * reset and a QMP stop or cont.  Call once, during machine init.
+ * (guest poweroff, QMP quit; not a signal) is sent to every other
+ * fragment, which shuts down the same way, and so are a system reset and
+ * a QMP stop or cont.  Call once, during machine init.
  */
-void aggregate_lifecycle_start(DSM *dsm, uint32_t self,
-                               uint32_t nr_fragments);
+void aggregate_lifecycle_start(DSM *dsm);
 
 /*
  * aggregate_lifecycle_reset_done: the machine has just been reset (in
