@@ -10,9 +10,13 @@
  *
  * -accel aggregate is multi-threaded TCG that runs only this fragment's
  * vCPUs.  Every vCPU of the aggregate VM is realized in every fragment,
- * so CPU topology and ACPI tables are the same everywhere; the ones
- * another fragment runs get a parked thread (the dummy thread qtest
- * uses), which sleeps until it is asked to stop or to run work items.
+ * so CPU topology and ACPI tables are the same everywhere, and every
+ * vCPU has its TCG thread, so that a vCPU can move to any fragment
+ * (hw/aggregate/vcpu.c).  A vCPU another fragment runs is parked: the
+ * machine keeps it halted with no interrupt pending, so its thread
+ * sleeps in the usual idle wait and only runs work items (run_on_cpu).
+ * Interrupts raised on it here go to the fragment that runs it, or
+ * nowhere; none is left pending on the parked copy.
  *
  * It is a QOM subclass of the TCG accelerator, not a wrapper: TCG's own
  * code casts current_accel() to TCGState, and QEMU finds the ops and
@@ -45,7 +49,6 @@ static struct {
     int (*tcg_init_machine)(MachineState *ms);
     void (*tcg_ops_init)(AccelOpsClass *ops);
     void (*tcg_create_vcpu_thread)(CPUState *cpu);
-    void (*tcg_kick_vcpu_thread)(CPUState *cpu);
     void (*tcg_handle_interrupt)(CPUState *cpu, int mask);
     AggregateRemoteInterruptFn *remote_interrupt;
     int64_t tick_delta;
@@ -87,6 +90,23 @@ static bool aggregate_cpu_is_local(CPUState *cpu)
            test_bit(cpu->cpu_index, aggregate_accel.local_cpus);
 }
 
+void aggregate_accel_set_cpu_local(CPUState *cpu, bool local)
+{
+    assert(cpu->cpu_index < aggregate_accel.nr_cpus);
+    if (local) {
+        set_bit_atomic(cpu->cpu_index, aggregate_accel.local_cpus);
+    } else {
+        clear_bit_atomic(cpu->cpu_index, aggregate_accel.local_cpus);
+    }
+}
+
+void aggregate_accel_park(CPUState *cpu)
+{
+    assert(!aggregate_cpu_is_local(cpu));
+    cpu->halted = 1;
+    qatomic_set(&cpu->interrupt_request, 0);
+}
+
 static void aggregate_create_vcpu_thread(CPUState *cpu)
 {
     if (!aggregate_accel.local_cpus) {
@@ -94,40 +114,23 @@ static void aggregate_create_vcpu_thread(CPUState *cpu)
         error_report("-accel aggregate needs -machine aggregate");
         exit(EXIT_FAILURE);
     }
-    if (aggregate_cpu_is_local(cpu)) {
-        aggregate_accel.tcg_create_vcpu_thread(cpu);
-    } else {
-        dummy_start_vcpu_thread(cpu);
-    }
-}
-
-/*
- * A parked vCPU's thread sleeps in sigwait() (dummy-cpus.c): only the
- * SIG_IPI kick wakes it for run_on_cpu() work or a pause request; TCG's
- * kick would only ask it to leave a TB it is not running.
- */
-static void aggregate_kick_vcpu_thread(CPUState *cpu)
-{
-    if (aggregate_cpu_is_local(cpu)) {
-        aggregate_accel.tcg_kick_vcpu_thread(cpu);
-    } else if (cpu->created) {
-        /* Before the thread runs there is nothing to wake. */
-        cpus_kick_thread(cpu);
-    }
+    aggregate_accel.tcg_create_vcpu_thread(cpu);
 }
 
 /*
  * An INIT, SIPI, NMI or SMI raised here on a vCPU another fragment runs
  * (an IPI from one of our vCPUs, or the monitor's nmi command) must
- * reach that fragment; set on the parked copy it would do nothing.
+ * reach that fragment; anything else (a TLB flush request, an A20
+ * change) means nothing to the parked copy, which must stay without
+ * work.
  */
 static void aggregate_handle_interrupt(CPUState *cpu, int mask)
 {
-    if (!aggregate_cpu_is_local(cpu) && aggregate_accel.remote_interrupt) {
-        mask &= ~aggregate_accel.remote_interrupt(cpu, mask);
-        if (!mask) {
-            return;
+    if (!aggregate_cpu_is_local(cpu)) {
+        if (aggregate_accel.remote_interrupt) {
+            aggregate_accel.remote_interrupt(cpu, mask);
         }
+        return;
     }
     aggregate_accel.tcg_handle_interrupt(cpu, mask);
 }
@@ -136,10 +139,8 @@ static void aggregate_ops_init(AccelOpsClass *ops)
 {
     aggregate_accel.tcg_ops_init(ops);
     aggregate_accel.tcg_create_vcpu_thread = ops->create_vcpu_thread;
-    aggregate_accel.tcg_kick_vcpu_thread = ops->kick_vcpu_thread;
     aggregate_accel.tcg_handle_interrupt = ops->handle_interrupt;
     ops->create_vcpu_thread = aggregate_create_vcpu_thread;
-    ops->kick_vcpu_thread = aggregate_kick_vcpu_thread;
     ops->handle_interrupt = aggregate_handle_interrupt;
     ops->get_elapsed_ticks = aggregate_get_elapsed_ticks;
 }

@@ -76,6 +76,7 @@
 #include "hw/aggregate/iofwd.h"
 #include "hw/aggregate/clock.h"
 #include "hw/aggregate/lifecycle.h"
+#include "hw/aggregate/vcpu.h"
 #include "trace.h"
 
 /* Above the device models, below the local APIC (priority 0x1000). */
@@ -126,8 +127,6 @@ struct AggregateIOFwd {
     MemoryListener map_listener;    /* origin: sends them when they change */
     uint8_t map_sent[DSM_IO_MAP_MAX];
     IOFwdWorker *workers;           /* [nr_fragments] */
-    const uint32_t *cpu_owner;      /* [nr_cpus] fragment running it */
-    uint32_t nr_cpus;
 
     /* lock protects the fields below; waiters sleep on cond */
     QemuMutex lock;
@@ -373,6 +372,23 @@ static void iofwd_deliver_irq(const DSMIrq *irq)
     apic_deliver_vector(cpu->apic_state, irq->vector, irq->level);
 }
 
+/*
+ * An IRQ or CPU_EVENT for a vCPU that has moved away (see vcpu.c): send
+ * it on to where it runs now.  Decided under the BQL, like a move.
+ */
+static bool iofwd_pass_on(AggregateIOFwd *fwd, uint32_t cpu,
+                          const DSMMsg *msg)
+{
+    uint32_t owner = aggregate_vcpu_owner(cpu);
+
+    if (owner == fwd->self) {
+        return false;
+    }
+    trace_aggregate_irq_pass_on(dsm_msg_type_name(msg->type), cpu, owner);
+    dsm_send(fwd->dsm, owner, msg);
+    return true;
+}
+
 /* INIT, SIPI, NMI, SMI for a vCPU we run, as its APIC would raise them. */
 static void iofwd_deliver_cpu_event(const DSMCpuEvent *ev)
 {
@@ -428,18 +444,31 @@ static void *iofwd_worker_thread(void *opaque)
         g_autofree DSMMsg *msg = iofwd_next(w);
         DSMMsg resp = { .type = DSM_MSG_IO_RESP };
 
-        if (msg->type == DSM_MSG_CPU_EVENT &&
-            (msg->cpu_event.events & DSM_CPU_EVENT_INIT)) {
+        if ((msg->type == DSM_MSG_CPU_EVENT &&
+             (msg->cpu_event.events & DSM_CPU_EVENT_INIT)) ||
+            msg->type == DSM_MSG_VCPU_STATE) {
             /* Before our vCPU can first read the TSC; not under the BQL. */
             aggregate_clock_sync();
         }
         bql_lock();
         switch (msg->type) {
         case DSM_MSG_IRQ:
-            iofwd_deliver_irq(&msg->irq);
+            if (!iofwd_pass_on(w->fwd, msg->irq.cpu, msg)) {
+                iofwd_deliver_irq(&msg->irq);
+            }
             break;
         case DSM_MSG_CPU_EVENT:
-            iofwd_deliver_cpu_event(&msg->cpu_event);
+            if (!iofwd_pass_on(w->fwd, msg->cpu_event.cpu, msg)) {
+                iofwd_deliver_cpu_event(&msg->cpu_event);
+            }
+            break;
+        case DSM_MSG_VCPU_MIGRATE:
+        case DSM_MSG_VCPU_OWNER:
+            aggregate_vcpu_deliver(w->peer, msg);
+            break;
+        case DSM_MSG_VCPU_STATE:
+            aggregate_vcpu_deliver(w->peer, msg);
+            g_free((void *)msg->vcpu.state);
             break;
         case DSM_MSG_IO_MAP:
             iofwd_apply_map(w->fwd, &msg->io_map);
@@ -468,37 +497,45 @@ static void iofwd_queue(AggregateIOFwd *fwd, uint32_t from,
                         const DSMMsg *msg)
 {
     IOFwdWorker *w = &fwd->workers[from];
+    DSMMsg *copy = g_memdup2(msg, sizeof(*msg));
 
+    if (msg->type == DSM_MSG_VCPU_STATE) {
+        /* It points into the receive buffer; the worker frees it. */
+        copy->vcpu.state = g_memdup2(msg->vcpu.state, msg->vcpu.len);
+    }
     QEMU_LOCK_GUARD(&w->lock);
-    g_queue_push_tail(&w->queue, g_memdup2(msg, sizeof(*msg)));
+    g_queue_push_tail(&w->queue, copy);
     qemu_cond_signal(&w->cond);
 }
 
 /* Is @cpu a vCPU that fragment @frag runs? */
-static bool iofwd_cpu_runs_on(AggregateIOFwd *fwd, uint32_t cpu,
-                              uint32_t frag)
+static bool iofwd_cpu_runs_on(uint32_t cpu, uint32_t frag)
 {
-    return cpu < fwd->nr_cpus && fwd->cpu_owner[cpu] == frag;
+    return cpu < aggregate_vcpu_count() && aggregate_vcpu_owner(cpu) == frag;
 }
 
-static bool iofwd_handle_irq(AggregateIOFwd *fwd, uint32_t from,
-                             const DSMMsg *msg, Error **errp)
+static bool iofwd_check_cpu(const DSMMsg *msg, uint32_t cpu, Error **errp)
 {
-    if (!iofwd_cpu_runs_on(fwd, msg->irq.cpu, fwd->self)) {
-        error_setg(errp, "IRQ for vCPU %u, which this fragment does not "
-                   "run", msg->irq.cpu);
+    if (cpu >= aggregate_vcpu_count()) {
+        error_setg(errp, "%s for vCPU %u, expected below %u",
+                   dsm_msg_type_name(msg->type), cpu,
+                   aggregate_vcpu_count());
         return false;
     }
-    iofwd_queue(fwd, from, msg);
     return true;
 }
 
-static bool iofwd_handle_cpu_event(AggregateIOFwd *fwd, uint32_t from,
-                                   const DSMMsg *msg, Error **errp)
+/*
+ * IRQ and CPU_EVENT: the sender believed we run the vCPU; if it has
+ * moved, the worker sends them on (see iofwd_pass_on()).
+ */
+static bool iofwd_handle_irq(AggregateIOFwd *fwd, uint32_t from,
+                             const DSMMsg *msg, Error **errp)
 {
-    if (!iofwd_cpu_runs_on(fwd, msg->cpu_event.cpu, fwd->self)) {
-        error_setg(errp, "CPU_EVENT for vCPU %u, which this fragment does "
-                   "not run", msg->cpu_event.cpu);
+    uint32_t cpu = msg->type == DSM_MSG_IRQ ? msg->irq.cpu
+                                            : msg->cpu_event.cpu;
+
+    if (!iofwd_check_cpu(msg, cpu, errp)) {
         return false;
     }
     iofwd_queue(fwd, from, msg);
@@ -519,10 +556,12 @@ static bool iofwd_handle_apic_state(AggregateIOFwd *fwd, uint32_t from,
     APICCommonState *s;
     uint64_t base;
 
-    if (!iofwd_cpu_runs_on(fwd, st->cpu, from)) {
-        error_setg(errp, "APIC_STATE for vCPU %u, which fragment %u does "
-                   "not run", st->cpu, from);
+    if (!iofwd_check_cpu(msg, st->cpu, errp)) {
         return false;
+    }
+    if (iofwd_cpu_runs_on(st->cpu, fwd->self)) {
+        /* Sent before it moved here: the moved state has it already. */
+        return true;
     }
     s = APIC_COMMON(X86_CPU(qemu_get_cpu(st->cpu))->apic_state);
     base = qatomic_read(&s->apicbase) & ~MSR_IA32_APICBASE_EXTD;
@@ -544,9 +583,7 @@ static bool iofwd_handle_eoi(AggregateIOFwd *fwd, uint32_t from,
                    fwd->self);
         return false;
     }
-    if (!iofwd_cpu_runs_on(fwd, msg->irq.cpu, from)) {
-        error_setg(errp, "EOI from vCPU %u, which fragment %u does not run",
-                   msg->irq.cpu, from);
+    if (!iofwd_check_cpu(msg, msg->irq.cpu, errp)) {
         return false;
     }
     iofwd_queue(fwd, from, msg);    /* after the IO_REQs before it */
@@ -600,9 +637,16 @@ static bool iofwd_handle(void *opaque, uint32_t from, const DSMMsg *msg,
     case DSM_MSG_IO_REQ:
         return iofwd_handle_req(fwd, from, msg, errp);
     case DSM_MSG_IRQ:
-        return iofwd_handle_irq(fwd, from, msg, errp);
     case DSM_MSG_CPU_EVENT:
-        return iofwd_handle_cpu_event(fwd, from, msg, errp);
+        return iofwd_handle_irq(fwd, from, msg, errp);
+    case DSM_MSG_VCPU_MIGRATE:
+    case DSM_MSG_VCPU_STATE:
+    case DSM_MSG_VCPU_OWNER:
+        if (!aggregate_vcpu_check(from, msg, errp)) {
+            return false;
+        }
+        iofwd_queue(fwd, from, msg);    /* in order with IRQ */
+        return true;
     case DSM_MSG_IO_MAP:
         return iofwd_handle_map(fwd, from, msg, errp);
     case DSM_MSG_APIC_STATE:
@@ -669,8 +713,7 @@ static bool iofwd_remote_irq(DeviceState *dev, int vector, int trigger_mode)
                  .level = trigger_mode },
     };
 
-    assert(cs->cpu_index < fwd->nr_cpus);
-    owner = fwd->cpu_owner[cs->cpu_index];
+    owner = aggregate_vcpu_owner(cs->cpu_index);
     if (owner == fwd->self) {
         return false;
     }
@@ -713,10 +756,9 @@ static int iofwd_remote_interrupt(CPUState *cs, int mask)
         ev->sipi_vector =
             APIC_COMMON(X86_CPU(cs)->apic_state)->sipi_vector;
     }
-    assert(cs->cpu_index < fwd->nr_cpus);
     trace_aggregate_cpu_event_send(ev->cpu, ev->events, ev->sipi_vector,
-                                   fwd->cpu_owner[cs->cpu_index]);
-    dsm_send(fwd->dsm, fwd->cpu_owner[cs->cpu_index], &msg);
+                                   aggregate_vcpu_owner(cs->cpu_index));
+    dsm_send(fwd->dsm, aggregate_vcpu_owner(cs->cpu_index), &msg);
     return taken;
 }
 
@@ -758,8 +800,7 @@ static void iofwd_apic_dest_changed(DeviceState *dev)
         },
     };
 
-    assert(cs->cpu_index < fwd->nr_cpus);
-    if (fwd->cpu_owner[cs->cpu_index] != fwd->self) {
+    if (aggregate_vcpu_owner(cs->cpu_index) != fwd->self) {
         return;     /* a reset: every fragment resets every APIC */
     }
     dsm_send_peers(fwd->dsm, &msg);
@@ -809,8 +850,7 @@ static void iofwd_replicate_map(AggregateIOFwd *fwd)
 
 AggregateIOFwd *aggregate_iofwd_start(DSM *dsm, uint32_t self,
                                       uint32_t origin, uint32_t nr_fragments,
-                                      const uint32_t *cpu_owner,
-                                      uint32_t nr_cpus, hwaddr ram_below_4g,
+                                      hwaddr ram_below_4g,
                                       hwaddr ram_above_4g, hwaddr bios_size)
 {
     AggregateIOFwd *fwd = g_new0(AggregateIOFwd, 1);
@@ -821,8 +861,6 @@ AggregateIOFwd *aggregate_iofwd_start(DSM *dsm, uint32_t self,
     qemu_mutex_init(&fwd->lock);
     qemu_cond_init(&fwd->cond);
     fwd->pending = g_hash_table_new(NULL, NULL);
-    fwd->cpu_owner = g_memdup2(cpu_owner, nr_cpus * sizeof(*cpu_owner));
-    fwd->nr_cpus = nr_cpus;
     iofwd_start_workers(fwd, nr_fragments);
     if (self != origin) {
         iofwd_map(fwd, ram_below_4g, ram_above_4g, bios_size);

@@ -42,6 +42,7 @@
 #include "hw/aggregate/accel.h"
 #include "hw/aggregate/clock.h"
 #include "hw/aggregate/lifecycle.h"
+#include "hw/aggregate/vcpu.h"
 #include "hw/aggregate/aggregate.h"
 #include "hw/aggregate/iofwd.h"
 #include "hw/i386/x86.h"
@@ -470,15 +471,17 @@ static void aggregate_start_iofwd(AggregateMachineState *ams, int self,
     X86MachineState *x86ms = X86_MACHINE(ams);
     RAMBlock *bios = qemu_ram_block_by_name("pc.bios");
 
+    aggregate_vcpu_start(ams->dsm, self, ams->cpu_owner,
+                         MACHINE(ams)->smp.max_cpus);
     ams->iofwd = aggregate_iofwd_start(ams->dsm, self, 0, frags->len,
-                                       ams->cpu_owner,
-                                       MACHINE(ams)->smp.max_cpus,
                                        x86ms->below_4g_mem_size,
                                        x86ms->above_4g_mem_size,
                                        bios ? qemu_ram_get_used_length(bios)
                                             : 0);
     aggregate_lifecycle_start(ams->dsm);
     aggregate_clock_start(ams->dsm, self, 0);
+    /* Only now can a peer's first message be handled. */
+    dsm_connect(ams->dsm);
 }
 
 static void aggregate_standalone_cpus(MachineState *ms)
@@ -495,6 +498,7 @@ static void aggregate_machine_reset(MachineState *ms, ResetType type)
     AggregateMachineClass *amc = AGGREGATE_MACHINE_GET_CLASS(ms);
 
     amc->parent_reset(ms, type);
+    aggregate_vcpu_park_remote();
     if (AGGREGATE_MACHINE(ms)->dsm) {
         aggregate_lifecycle_reset_done();
     }

@@ -39,9 +39,9 @@
  * thread that faulted gets to use it.  Early INV/FWD messages wait in
  * the hold queue of a separate thread; link threads never sleep.
  *
- * Not yet here (tracked in the DSM issue): the translator snapshot
- * patch for TCG (hazard 1), and growing the hold per page on repeated
- * refaults.
+ * Translation against invalidation (hazard 1) is handled in TCG (patch
+ * 0010): see dsm_discard().  The hold is fixed; it does not grow per
+ * page on repeated refaults.
  */
 
 #include "qemu/osdep.h"
@@ -49,6 +49,7 @@
 #include <linux/userfaultfd.h>
 #include <sys/ioctl.h>
 #include "qapi/error.h"
+#include "qapi/qapi-events-aggregate.h"
 #include "qemu/error-report.h"
 #include "qemu/main-loop.h"
 #include "qemu/thread.h"
@@ -160,6 +161,33 @@ const char *dsm_get_fragment_id(DSM *dsm)
     return dsm->ids[dsm->self];
 }
 
+uint32_t dsm_nr_fragments(DSM *dsm)
+{
+    return dsm->nr_fragments;
+}
+
+const char *dsm_fragment_id(DSM *dsm, uint32_t fragment)
+{
+    assert(fragment < dsm->nr_fragments);
+    return dsm->ids[fragment];
+}
+
+uint32_t dsm_self(DSM *dsm)
+{
+    return dsm->self;
+}
+
+bool dsm_peer_up(DSM *dsm, uint32_t peer)
+{
+    return dsm_links_peer_up(dsm->links, peer);
+}
+
+uint64_t dsm_homed_pages(DSM *dsm, uint32_t fragment)
+{
+    assert(fragment < dsm->nr_fragments);
+    return dsm->home_first[fragment + 1] - dsm->home_first[fragment];
+}
+
 static uint32_t dsm_home_of(DSM *dsm, uint64_t page)
 {
     uint32_t i;
@@ -187,8 +215,26 @@ static void *page_host(DSM *dsm, uint64_t page)
  * which peer.  Pages that peer was serving cannot be fetched any more;
  * the monitor keeps working.
  */
+typedef struct DSMLostPeer {
+    char *id;
+    char *reason;
+} DSMLostPeer;
+
+/* QMP events are sent from the main loop. */
+static void dsm_report_lost_peer(void *opaque)
+{
+    DSMLostPeer *lost = opaque;
+
+    qapi_event_send_aggregate_fragment_lost(lost->id, lost->reason);
+    g_free(lost->id);
+    g_free(lost->reason);
+    g_free(lost);
+}
+
 static void dsm_peer_failed(DSM *dsm, uint32_t peer, Error *err)
 {
+    DSMLostPeer *lost;
+
     if (qatomic_read(&dsm->leaving)) {
         trace_dsm_peer_left(dsm->ids[peer]);
         error_free(err);
@@ -196,6 +242,11 @@ static void dsm_peer_failed(DSM *dsm, uint32_t peer, Error *err)
     }
     error_report("aggregate: fragment %s failed, stopping the VM: %s",
                  dsm->ids[peer], error_get_pretty(err));
+    lost = g_new(DSMLostPeer, 1);
+    lost->id = g_strdup(dsm->ids[peer]);
+    lost->reason = g_strdup(error_get_pretty(err));
+    aio_bh_schedule_oneshot(qemu_get_aio_context(), dsm_report_lost_peer,
+                            lost);
     error_free(err);
     qemu_system_vmstop_request_prepare();
     qemu_system_vmstop_request(RUN_STATE_INTERNAL_ERROR);
@@ -785,10 +836,14 @@ DSM *dsm_start(const DSMConfig *cfg, Error **errp)
                        dsm, QEMU_THREAD_DETACHED);
     qemu_thread_create(&dsm->hold_thread, "dsm-hold", dsm_hold_thread,
                        dsm, QEMU_THREAD_DETACHED);
-    qemu_thread_create(&dsm->connect_thread, "dsm-connect",
-                       dsm_connect_thread, dsm, QEMU_THREAD_DETACHED);
     dsm_instance = dsm;
     return dsm;
+}
+
+void dsm_connect(DSM *dsm)
+{
+    qemu_thread_create(&dsm->connect_thread, "dsm-connect",
+                       dsm_connect_thread, dsm, QEMU_THREAD_DETACHED);
 }
 
 void dsm_get_stats(DSM *dsm, DSMStats *st)

@@ -41,14 +41,24 @@ typedef struct DSMConfig {
 /*
  * dsm_start: take over @cfg->rb: discard it, register it with
  * userfaultfd (missing and write-protect faults), start the fault
- * thread, listen on this fragment's address and connect to the peers
- * in the background.  Faults wait until every link is up.  If the
- * peers do not come up within the timeout, or a handshake fails, QEMU
- * exits with an error naming the peer.
+ * thread and listen on this fragment's address.  Faults wait until
+ * every link is up: see dsm_connect().
  *
  * Call from the main thread during machine init, with the BQL held.
  */
 DSM *dsm_start(const DSMConfig *cfg, Error **errp);
+
+/*
+ * dsm_connect: connect to the peers in the background.  A peer may
+ * send machine messages (interrupts, clock requests) as soon as its
+ * link is up, so call this only once dsm_set_io_handler() has been
+ * called and the handler can take them.  If the peers do not come up
+ * within the timeout, or a handshake fails, QEMU exits with an error
+ * naming the peer.
+ *
+ * Call from the main thread during machine init, with the BQL held.
+ */
+void dsm_connect(DSM *dsm);
 
 /* Per-fragment statistics (see query-dsm in qapi/aggregate.json). */
 #define DSM_LATENCY_BUCKETS 16      /* [2^i, 2^(i+1)) microseconds */
@@ -112,6 +122,15 @@ void dsm_flush(DSM *dsm, int64_t timeout_ms);
 
 /* This fragment's id. */
 const char *dsm_get_fragment_id(DSM *dsm);
+
+/* The fragments: how many, their ids, which is this one, which are up. */
+uint32_t dsm_nr_fragments(DSM *dsm);
+const char *dsm_fragment_id(DSM *dsm, uint32_t fragment);
+uint32_t dsm_self(DSM *dsm);
+bool dsm_peer_up(DSM *dsm, uint32_t peer);
+
+/* Pages fragment @fragment is the home of (its NUMA node's memory). */
+uint64_t dsm_homed_pages(DSM *dsm, uint32_t fragment);
 
 /* The DSM of this process, or NULL when it is not an aggregate VM. */
 DSM *dsm_get_instance(void);

@@ -183,8 +183,9 @@ static bool link_try_send_locked(DSMLink *link, GByteArray *bytes)
 void dsm_links_send(DSMLinks *links, uint32_t to, const DSMMsg *msg)
 {
     DSMLink *link = &links->link[to];
-    GByteArray *bytes = g_byte_array_sized_new(DSM_HEADER_SIZE +
-                                               DSM_MAX_PAYLOAD);
+    /* Room for the usual largest, DATA; VCPU_STATE grows it. */
+    GByteArray *bytes = g_byte_array_sized_new(DSM_HEADER_SIZE + 16 +
+                                               DSM_PAGE_SIZE);
 
     dsm_msg_encode(msg, bytes);
     trace_dsm_link_send(peer_id(links, to), dsm_msg_type_name(msg->type),
@@ -424,7 +425,7 @@ static bool send_hello(DSMLinks *links, QIOChannelSocket *sioc,
 static bool recv_hello(DSMLinks *links, QIOChannelSocket *sioc,
                        int64_t deadline, DSMMsg *hello, Error **errp)
 {
-    uint8_t buf[DSM_HEADER_SIZE + DSM_MAX_PAYLOAD];
+    g_autofree uint8_t *buf = g_malloc(DSM_HEADER_SIZE + DSM_MAX_PAYLOAD);
     DSMHeader hdr;
 
     if (!read_timed(sioc, buf, DSM_HEADER_SIZE, deadline, "HELLO", errp) ||

@@ -18,3 +18,15 @@ DsmStats *qmp_query_dsm(Error **errp)
     error_setg(errp, "aggregate VMs are not supported by this QEMU binary");
     return NULL;
 }
+
+AggregateInfo *qmp_query_aggregate(Error **errp)
+{
+    error_setg(errp, "aggregate VMs are not supported by this QEMU binary");
+    return NULL;
+}
+
+void qmp_aggregate_vcpu_migrate(int64_t cpu_index, const char *fragment,
+                                Error **errp)
+{
+    error_setg(errp, "aggregate VMs are not supported by this QEMU binary");
+}

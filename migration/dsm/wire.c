@@ -160,6 +160,18 @@ typedef struct QEMU_PACKED DSMWireData {
     uint8_t reserved[2];
 } DSMWireData;
 
+typedef struct QEMU_PACKED DSMWireVcpu {
+    uint32_t cpu;
+    uint32_t fragment;
+    uint32_t epoch;
+    uint32_t reserved;
+} DSMWireVcpu;
+
+typedef struct QEMU_PACKED DSMWireVcpuState {
+    DSMWireVcpu vcpu;
+    int64_t clock_ns;
+} DSMWireVcpuState;
+
 QEMU_BUILD_BUG_ON(sizeof(DSMWireHeader) != DSM_HEADER_SIZE);
 QEMU_BUILD_BUG_ON(sizeof(DSMWireHello) != 48);
 QEMU_BUILD_BUG_ON(sizeof(DSMWireReq) != 12);
@@ -175,7 +187,10 @@ QEMU_BUILD_BUG_ON(sizeof(DSMWireShutdown) != 8);
 QEMU_BUILD_BUG_ON(sizeof(DSMWireClock) != 16);
 QEMU_BUILD_BUG_ON(sizeof(DSMWireRunState) != 8);
 QEMU_BUILD_BUG_ON(sizeof(DSMWireIOMap) != 20);
-QEMU_BUILD_BUG_ON(sizeof(DSMWireData) + DSM_PAGE_SIZE != DSM_MAX_PAYLOAD);
+QEMU_BUILD_BUG_ON(sizeof(DSMWireVcpu) != 16);
+QEMU_BUILD_BUG_ON(sizeof(DSMWireVcpuState) + DSM_VCPU_STATE_MAX !=
+                  DSM_MAX_PAYLOAD);
+QEMU_BUILD_BUG_ON(sizeof(DSMWireData) + DSM_PAGE_SIZE > DSM_MAX_PAYLOAD);
 
 /* The bounds a peer's indexes are checked against. */
 typedef struct DSMLimits {
@@ -194,6 +209,7 @@ typedef struct DSMMsgDesc {
     uint32_t extra;             /* optional tail: DATA's page, else 0 */
     DSMEncodeFn *encode;
     DSMDecodeFn *decode;
+    bool varies;                /* the tail is 1 to @extra bytes long */
 } DSMMsgDesc;
 
 /* Field checks shared by the decoders.  @name is the message type's. */
@@ -751,6 +767,74 @@ static bool dsm_decode_data(const uint8_t *buf, size_t len,
            dsm_check_reserved("DATA", w.reserved, sizeof(w.reserved), errp);
 }
 
+/* VCPU_MIGRATE, VCPU_OWNER, and the start of VCPU_STATE */
+
+static DSMWireVcpu dsm_vcpu_to_wire(const DSMVcpu *v)
+{
+    return (DSMWireVcpu) {
+        .cpu = cpu_to_be32(v->cpu),
+        .fragment = cpu_to_be32(v->fragment),
+        .epoch = cpu_to_be32(v->epoch),
+    };
+}
+
+static bool dsm_vcpu_from_wire(const char *name, const DSMWireVcpu *w,
+                               const DSMLimits *lim, DSMVcpu *v,
+                               Error **errp)
+{
+    v->cpu = be32_to_cpu(w->cpu);
+    v->fragment = be32_to_cpu(w->fragment);
+    v->epoch = be32_to_cpu(w->epoch);
+    return dsm_check_fragment(name, "named", v->fragment, lim, errp) &&
+           dsm_check_reserved(name, (const uint8_t *)&w->reserved,
+                              sizeof(w->reserved), errp);
+}
+
+static void dsm_encode_vcpu(const DSMMsg *msg, GByteArray *out)
+{
+    DSMWireVcpu w = dsm_vcpu_to_wire(&msg->vcpu);
+
+    g_byte_array_append(out, (const guint8 *)&w, sizeof(w));
+}
+
+static bool dsm_decode_vcpu(const uint8_t *buf, size_t len,
+                            const DSMLimits *lim, DSMMsg *msg, Error **errp)
+{
+    DSMWireVcpu w;
+
+    memcpy(&w, buf, sizeof(w));
+    return dsm_vcpu_from_wire(dsm_msg_type_name(msg->type), &w, lim,
+                              &msg->vcpu, errp);
+}
+
+/* VCPU_STATE: a fixed part, then the saved state up to its maximum. */
+
+static void dsm_encode_vcpu_state(const DSMMsg *msg, GByteArray *out)
+{
+    DSMWireVcpuState w = {
+        .vcpu = dsm_vcpu_to_wire(&msg->vcpu),
+        .clock_ns = cpu_to_be64(msg->vcpu.clock_ns),
+    };
+
+    assert(msg->vcpu.len && msg->vcpu.len <= DSM_VCPU_STATE_MAX);
+    g_byte_array_append(out, (const guint8 *)&w, sizeof(w));
+    g_byte_array_append(out, msg->vcpu.state, msg->vcpu.len);
+}
+
+static bool dsm_decode_vcpu_state(const uint8_t *buf, size_t len,
+                                  const DSMLimits *lim, DSMMsg *msg,
+                                  Error **errp)
+{
+    DSMWireVcpuState w;
+
+    /* The header check allowed only a non-empty state. */
+    memcpy(&w, buf, sizeof(w));
+    msg->vcpu.clock_ns = be64_to_cpu(w.clock_ns);
+    msg->vcpu.len = len - sizeof(w);
+    msg->vcpu.state = buf + sizeof(w);
+    return dsm_vcpu_from_wire("VCPU_STATE", &w.vcpu, lim, &msg->vcpu, errp);
+}
+
 static const DSMMsgDesc dsm_msg_descs[] = {
     { DSM_MSG_HELLO, "HELLO", sizeof(DSMWireHello), 0,
       dsm_encode_hello, dsm_decode_hello },
@@ -792,6 +876,13 @@ static const DSMMsgDesc dsm_msg_descs[] = {
       dsm_encode_clock, dsm_decode_clock },
     { DSM_MSG_CLOCK_RESP, "CLOCK_RESP", sizeof(DSMWireClock), 0,
       dsm_encode_clock, dsm_decode_clock },
+    { DSM_MSG_VCPU_MIGRATE, "VCPU_MIGRATE", sizeof(DSMWireVcpu), 0,
+      dsm_encode_vcpu, dsm_decode_vcpu },
+    { DSM_MSG_VCPU_STATE, "VCPU_STATE", sizeof(DSMWireVcpuState),
+      DSM_VCPU_STATE_MAX, dsm_encode_vcpu_state, dsm_decode_vcpu_state,
+      .varies = true },
+    { DSM_MSG_VCPU_OWNER, "VCPU_OWNER", sizeof(DSMWireVcpu), 0,
+      dsm_encode_vcpu, dsm_decode_vcpu },
 };
 
 static const DSMMsgDesc *dsm_msg_desc(uint16_t type)
@@ -840,6 +931,15 @@ void dsm_msg_encode(const DSMMsg *msg, GByteArray *out)
 static bool dsm_check_length(const DSMMsgDesc *desc, uint32_t length,
                              Error **errp)
 {
+    if (desc->varies) {
+        if (length > desc->size && length - desc->size <= desc->extra) {
+            return true;
+        }
+        error_setg(errp, "dsm: %s payload is %u bytes, expected %u to %u",
+                   desc->name, length, desc->size + 1,
+                   desc->size + desc->extra);
+        return false;
+    }
     if (length == desc->size ||
         (desc->extra && length == desc->size + desc->extra)) {
         return true;

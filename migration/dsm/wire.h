@@ -37,8 +37,10 @@
 #define DSM_HEADER_SIZE         16
 #define DSM_PAGE_SIZE           4096
 #define DSM_CONFIG_HASH_SIZE    32
-/* The largest payload of any known type: DATA with its page. */
-#define DSM_MAX_PAYLOAD         (16 + DSM_PAGE_SIZE)
+/* The largest state VCPU_STATE carries (CPU and local APIC). */
+#define DSM_VCPU_STATE_MAX      (64 * 1024)
+/* The largest payload of any known type: VCPU_STATE with its state. */
+#define DSM_MAX_PAYLOAD         (24 + DSM_VCPU_STATE_MAX)
 
 /*
  * Message types.  The high byte is the family, the low byte the message
@@ -56,7 +58,7 @@ typedef enum DSMMsgFamily {
     DSM_FAMILY_IRQ = 0x03,          /* IRQ, CPU_EVENT, APIC_STATE, EOI */
     DSM_FAMILY_LIFECYCLE = 0x04,    /* SHUTDOWN, RESET, RUN_STATE */
     DSM_FAMILY_CLOCK = 0x05,        /* CLOCK_REQ, CLOCK_RESP */
-    DSM_FAMILY_VCPU = 0x06,         /* reserved: vCPU state transfer */
+    DSM_FAMILY_VCPU = 0x06,         /* VCPU_MIGRATE, VCPU_STATE, ... */
     DSM_FAMILY_NET = 0x07,          /* reserved: virtio-net payloads */
 } DSMMsgFamily;
 
@@ -81,6 +83,9 @@ typedef enum DSMMsgType {
     DSM_MSG_RUN_STATE = 0x0403,
     DSM_MSG_CLOCK_REQ = 0x0501,
     DSM_MSG_CLOCK_RESP = 0x0502,
+    DSM_MSG_VCPU_MIGRATE = 0x0601,
+    DSM_MSG_VCPU_STATE = 0x0602,
+    DSM_MSG_VCPU_OWNER = 0x0603,
 } DSMMsgType;
 
 /* What a REQ asks for and what a FWD tells the supplier to serve. */
@@ -193,6 +198,26 @@ typedef struct DSMClock {
     uint64_t ticks;
 } DSMClock;
 
+/*
+ * The vCPU family (hw/aggregate/vcpu.c):
+ * VCPU_MIGRATE asks the fragment that runs vCPU @cpu to move it to
+ * @fragment.  VCPU_STATE hands @cpu over to the receiver: @len bytes of
+ * CPU and local APIC state, saved by @fragment (the previous owner)
+ * when its QEMU_CLOCK_VIRTUAL read @clock_ns.  VCPU_OWNER tells the
+ * other fragments that @cpu now runs on @fragment.  @epoch counts the
+ * moves of @cpu: VCPU_STATE and VCPU_OWNER carry the move's, so that a
+ * late VCPU_OWNER never undoes a newer move.
+ */
+typedef struct DSMVcpu {
+    uint32_t cpu;
+    uint32_t fragment;
+    uint32_t epoch;             /* VCPU_STATE, VCPU_OWNER */
+    int64_t clock_ns;           /* VCPU_STATE */
+    uint32_t len;               /* VCPU_STATE: bytes at @state */
+    /* VCPU_STATE: points into the caller's buffer, like DATA's data. */
+    const uint8_t *state;
+} DSMVcpu;
+
 typedef struct DSMMsg {
     DSMMsgType type;
     uint32_t seq;
@@ -219,6 +244,7 @@ typedef struct DSMMsg {
     bool running;               /* RUN_STATE: cont (true) or stop */
     DSMClock clock;             /* CLOCK_REQ, CLOCK_RESP */
     DSMIOMap io_map;            /* IO_MAP */
+    DSMVcpu vcpu;               /* VCPU_MIGRATE, VCPU_STATE, VCPU_OWNER */
 } DSMMsg;
 
 /* A validated header, in host byte order. */

@@ -26,10 +26,25 @@ void aggregate_accel_set_local_cpus(const unsigned long *cpus,
                                     unsigned int nr);
 
 /*
+ * aggregate_accel_set_cpu_local: from now on this fragment runs @cpu
+ * (@local) or another fragment does.  Call with the BQL held, on
+ * @cpu's own thread (see hw/aggregate/vcpu.c).
+ */
+void aggregate_accel_set_cpu_local(CPUState *cpu, bool local);
+
+/*
+ * aggregate_accel_park: keep @cpu, which another fragment runs, from
+ * running here: halted, with no interrupt pending, its thread sleeps.
+ * Call with the BQL held after every reset of @cpu and when @cpu moves
+ * away, with @cpu not running.
+ */
+void aggregate_accel_park(CPUState *cpu);
+
+/*
  * AggregateRemoteInterruptFn: deliver the CPU_INTERRUPT_* bits of @mask
  * that make sense there to the fragment that runs @cpu, and return the
- * bits it took; the others are set on the parked vCPU as usual.
- * Called from cpu_interrupt(), with the BQL held.
+ * bits it took; the others are dropped: the parked vCPU must stay
+ * without work.  Called from cpu_interrupt(), with the BQL held.
  */
 typedef int (AggregateRemoteInterruptFn)(CPUState *cpu, int mask);
 

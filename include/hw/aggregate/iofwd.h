@@ -22,15 +22,14 @@ typedef struct AggregateIOFwd AggregateIOFwd;
  * accesses other fragments forward; elsewhere, forward every PIO and
  * every MMIO outside guest RAM, ROM and the local APIC to the origin.
  * @ram_below_4g and @ram_above_4g are the machine's RAM layout.
- * Vectors for a vCPU that @cpu_owner (indexed by vCPU) places on
- * another fragment are sent there.
+ * Vectors for a vCPU another fragment runs (aggregate_vcpu_owner())
+ * are sent there.
  *
  * Call during machine init, after the machine's memory map exists.
  */
 AggregateIOFwd *aggregate_iofwd_start(DSM *dsm, uint32_t self,
                                       uint32_t origin, uint32_t nr_fragments,
-                                      const uint32_t *cpu_owner,
-                                      uint32_t nr_cpus, hwaddr ram_below_4g,
+                                      hwaddr ram_below_4g,
                                       hwaddr ram_above_4g, hwaddr bios_size);
 
 #endif /* HW_AGGREGATE_IOFWD_H */

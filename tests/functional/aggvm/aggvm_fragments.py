@@ -169,3 +169,66 @@ def aggregate_args(n, addrs, mem_mb, port=7000):
 
 def workdir():
     return tempfile.TemporaryDirectory(prefix='aggvm-')
+
+
+class QMPClient:
+    """A QMP unix socket; keeps the events that arrive between replies."""
+
+    def __init__(self, path, proc, timeout=30):
+        deadline = time.monotonic() + timeout
+        while True:
+            self.sock = socket.socket(socket.AF_UNIX)
+            try:
+                self.sock.connect(path)
+                break
+            except OSError:
+                self.sock.close()
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError('no QMP monitor at ' + path)
+                time.sleep(0.05)
+        self.file = self.sock.makefile('rw')
+        self.events = []
+        self.file.readline()
+        self.execute('qmp_capabilities')
+
+    def _read(self, timeout):
+        self.sock.settimeout(timeout)
+        line = self.file.readline()
+        if not line:
+            raise RuntimeError('QMP connection closed')
+        return json.loads(line)
+
+    def execute(self, name, timeout=60, **args):
+        """The reply: {'return': ...} or {'error': ...}."""
+        self.file.write(json.dumps({'execute': name, 'arguments': args}) +
+                        '\n')
+        self.file.flush()
+        while True:
+            msg = self._read(timeout)
+            if 'event' in msg:
+                self.events.append(msg)
+            else:
+                return msg
+
+    def command(self, name, **args):
+        reply = self.execute(name, **args)
+        if 'error' in reply:
+            raise RuntimeError('%s: %s' % (name, reply['error']['desc']))
+        return reply['return']
+
+    def wait_event(self, name, timeout=60, **data):
+        """The first event @name whose data has the items of @data."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for ev in self.events:
+                if ev['event'] == name and \
+                   all(ev['data'].get(k) == v for k, v in data.items()):
+                    self.events.remove(ev)
+                    return ev
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError('no %s %s event' % (name, data))
+            self.events.append(self._read(left))
+
+    def close(self):
+        self.sock.close()

@@ -84,6 +84,17 @@ static const DSMMsg sample_msgs[] = {
     { .type = DSM_MSG_IO_MAP, .seq = 17,
       .io_map = { .offset = 0x90, .len = 15,
                   .bytes = { 0x30, 0x33, 0x33, 0x33, 0x33, 0x33, 0x33 } } },
+    { .type = DSM_MSG_VCPU_MIGRATE, .seq = 26,
+      .vcpu = { .cpu = 7, .fragment = 3 } },
+    { .type = DSM_MSG_VCPU_OWNER, .seq = 27,
+      .vcpu = { .cpu = 0xffffffff, .fragment = 0, .epoch = 0x80000001 } },
+    { .type = DSM_MSG_VCPU_STATE, .seq = 28,
+      .vcpu = { .cpu = 2, .fragment = 1, .epoch = 5,
+                .clock_ns = -12345678901LL, .len = 100,
+                .state = test_page } },
+    { .type = DSM_MSG_VCPU_STATE, .seq = 29,
+      .vcpu = { .cpu = 3, .fragment = 2, .epoch = 6, .clock_ns = 1,
+                .len = DSM_PAGE_SIZE, .state = test_page } },
 };
 
 static void assert_msg_equal(const DSMMsg *a, const DSMMsg *b)
@@ -119,6 +130,12 @@ static void assert_msg_equal(const DSMMsg *a, const DSMMsg *b)
     if (a->data) {
         g_assert_cmpmem(a->data, DSM_PAGE_SIZE, b->data, DSM_PAGE_SIZE);
     }
+    g_assert_cmpuint(a->vcpu.cpu, ==, b->vcpu.cpu);
+    g_assert_cmpuint(a->vcpu.fragment, ==, b->vcpu.fragment);
+    g_assert_cmpuint(a->vcpu.epoch, ==, b->vcpu.epoch);
+    g_assert_cmpint(a->vcpu.clock_ns, ==, b->vcpu.clock_ns);
+    g_assert(!a->vcpu.state == !b->vcpu.state);
+    g_assert_cmpmem(a->vcpu.state, a->vcpu.len, b->vcpu.state, b->vcpu.len);
 }
 
 static GByteArray *encode(const DSMMsg *msg)
@@ -280,6 +297,9 @@ typedef struct BadCase {
                      .io_map = { .offset = 0x90, .len = 15 } }
 
 #define REQ_R   { .type = DSM_MSG_REQ, .page = 5 }
+#define VCPU_MIG { .type = DSM_MSG_VCPU_MIGRATE, .vcpu = { .cpu = 1 } }
+#define VCPU_ST { .type = DSM_MSG_VCPU_STATE, \
+                  .vcpu = { .cpu = 1, .len = 100, .state = test_page } }
 #define INV_1   { .type = DSM_MSG_INV, .page = 5, .tid = 1 }
 #define FWD_1   { .type = DSM_MSG_FWD, .page = 5, .tid = 1, .target = 1 }
 #define GRANT_1 { .type = DSM_MSG_GRANT, .page = 5, .tid = 1 }
@@ -322,8 +342,29 @@ static const BadCase bad_cases[] = {
       "message type 0x0000 unknown" },
     { "type-past-dsm", REQ_R, { { MUT_SET16, OFF_TYPE, 0x0108 } },
       "message type 0x0108 unknown" },
-    { "type-of-reserved-family", REQ_R, { { MUT_SET16, OFF_TYPE, 0x0601 } },
-      "message type 0x0601 unknown" },
+    { "type-of-reserved-family", REQ_R, { { MUT_SET16, OFF_TYPE, 0x0701 } },
+      "message type 0x0701 unknown" },
+    { "type-past-vcpu", REQ_R, { { MUT_SET16, OFF_TYPE, 0x0604 } },
+      "message type 0x0604 unknown" },
+    { "vcpu-target-out-of-range", VCPU_MIG,
+      { { MUT_SET32, OFF_PAYLOAD + 4, 4 } },
+      "VCPU_MIGRATE named fragment 4 out of range, expected below 4" },
+    { "vcpu-reserved", VCPU_MIG, { { MUT_SET8, OFF_PAYLOAD + 15, 1 } },
+      "VCPU_MIGRATE reserved bytes not zero" },
+    { "vcpu-owner-short", { .type = DSM_MSG_VCPU_OWNER },
+      { { MUT_SET32, OFF_LENGTH, 8 }, { MUT_TRUNC, 0, 24 } },
+      "VCPU_OWNER payload is 8 bytes, expected 16" },
+    { "vcpu-state-empty", VCPU_ST,
+      { { MUT_SET32, OFF_LENGTH, 24 }, { MUT_TRUNC, 0, 40 } },
+      "VCPU_STATE payload is 24 bytes, expected 25 to 65560" },
+    { "vcpu-state-too-long", VCPU_ST,
+      { { MUT_SET32, OFF_LENGTH, 24 + DSM_VCPU_STATE_MAX + 1 } },
+      "VCPU_STATE payload is 65561 bytes, expected 25 to 65560" },
+    { "vcpu-state-sender-out-of-range", VCPU_ST,
+      { { MUT_SET32, OFF_PAYLOAD + 4, 9 } },
+      "VCPU_STATE named fragment 9 out of range" },
+    { "vcpu-state-truncated", VCPU_ST, { { MUT_TRUNC, 0, 50 } },
+      "VCPU_STATE message has 34 payload bytes, header says 124" },
     { "type-past-clock", REQ_R, { { MUT_SET16, OFF_TYPE, 0x0503 } },
       "message type 0x0503 unknown" },
     { "clock-reserved", { .type = DSM_MSG_CLOCK_RESP },

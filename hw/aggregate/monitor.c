@@ -1,0 +1,123 @@
+/*
+ * aggvm: QMP query-aggregate and HMP info aggregate
+ *
+ * Copyright (c) 2026 The aggvm authors
+ *
+ * This work is licensed under the terms of the GNU GPL, version 2 or
+ * later.  See the COPYING file in the top-level directory.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * What one fragment knows of the aggregate VM: the fragments, its
+ * links to them, where each vCPU runs (its placement table, which a
+ * move in flight may not have reached yet) and its own share of guest
+ * memory.  Every fragment answers for itself; a launcher asks each.
+ */
+
+#include "qemu/osdep.h"
+#include "qapi/error.h"
+#include "qapi/qapi-commands-aggregate.h"
+#include "qapi/type-helpers.h"
+#include "qemu/module.h"
+#include "monitor/hmp.h"
+#include "monitor/monitor.h"
+#include "hw/aggregate/aggregate.h"
+#include "hw/aggregate/vcpu.h"
+#include "migration/dsm/dsm.h"
+
+/* The origin owns the devices: see aggregate_start_iofwd(). */
+#define AGGREGATE_ORIGIN 0
+
+static AggregateLinkState aggregate_link_state(DSM *dsm, uint32_t i)
+{
+    if (i == dsm_self(dsm)) {
+        return AGGREGATE_LINK_STATE_SELF;
+    }
+    return dsm_peer_up(dsm, i) ? AGGREGATE_LINK_STATE_UP
+                               : AGGREGATE_LINK_STATE_DOWN;
+}
+
+static AggregateFragmentInfo *aggregate_fragment_info(DSM *dsm, uint32_t i,
+                                                      AggregateFragment *f)
+{
+    AggregateFragmentInfo *info = g_new0(AggregateFragmentInfo, 1);
+    intList **tail = &info->vcpus;
+    uint32_t cpu;
+
+    info->id = g_strdup(dsm_fragment_id(dsm, i));
+    info->address = g_strdup(f->address);
+    info->origin = i == AGGREGATE_ORIGIN;
+    info->link = aggregate_link_state(dsm, i);
+    for (cpu = 0; cpu < aggregate_vcpu_count(); cpu++) {
+        if (aggregate_vcpu_owner(cpu) == i) {
+            QAPI_LIST_APPEND(tail, cpu);
+        }
+    }
+    info->homed_pages = dsm_homed_pages(dsm, i);
+    return info;
+}
+
+AggregateInfo *qmp_query_aggregate(Error **errp)
+{
+    DSM *dsm = dsm_get_instance();
+    g_autoptr(GPtrArray) frags = NULL;
+    AggregateFragmentInfoList **tail;
+    AggregateInfo *info;
+    DSMStats st;
+    uint32_t i;
+
+    if (!dsm || !aggregate_vcpu_started()) {
+        error_setg(errp, "this machine is not an aggregate VM with "
+                   "fragments (-machine aggregate, -object "
+                   "aggregate-fragment)");
+        return NULL;
+    }
+    /* The same objects, in the same order, as the DSM was given. */
+    frags = aggregate_fragments();
+    assert(frags->len == dsm_nr_fragments(dsm));
+    dsm_get_stats(dsm, &st);
+    info = g_new0(AggregateInfo, 1);
+    info->fragment = g_strdup(dsm_get_fragment_id(dsm));
+    info->resident_pages = st.resident_pages;
+    info->exclusive_pages = st.exclusive_pages;
+    tail = &info->fragments;
+    for (i = 0; i < frags->len; i++) {
+        QAPI_LIST_APPEND(tail, aggregate_fragment_info(dsm, i,
+                                                       frags->pdata[i]));
+    }
+    return info;
+}
+
+static void hmp_info_aggregate(Monitor *mon, const QDict *qdict)
+{
+    Error *err = NULL;
+    g_autoptr(AggregateInfo) info = qmp_query_aggregate(&err);
+    AggregateFragmentInfoList *f;
+    intList *cpu;
+
+    if (hmp_handle_error(mon, err)) {
+        return;
+    }
+    monitor_printf(mon, "this fragment: %s, %" PRIu64 " pages resident, "
+                   "%" PRIu64 " exclusive\n", info->fragment,
+                   info->resident_pages, info->exclusive_pages);
+    for (f = info->fragments; f; f = f->next) {
+        monitor_printf(mon, "  %s%s at %s: link %s, %" PRIu64
+                       " pages homed, vCPUs", f->value->id,
+                       f->value->origin ? " (origin)" : "",
+                       f->value->address,
+                       AggregateLinkState_str(f->value->link),
+                       f->value->homed_pages);
+        for (cpu = f->value->vcpus; cpu; cpu = cpu->next) {
+            monitor_printf(mon, " %" PRId64, cpu->value);
+        }
+        monitor_printf(mon, "%s\n", f->value->vcpus ? "" : " none");
+    }
+}
+
+static void aggregate_monitor_register(void)
+{
+    monitor_register_hmp("aggregate", true, hmp_info_aggregate);
+}
+
+type_init(aggregate_monitor_register);
