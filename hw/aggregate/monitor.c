@@ -19,6 +19,7 @@
 #include "qapi/qapi-commands-aggregate.h"
 #include "qapi/type-helpers.h"
 #include "qemu/module.h"
+#include "qemu/timer.h"
 #include "monitor/hmp.h"
 #include "monitor/monitor.h"
 #include "hw/aggregate/aggregate.h"
@@ -57,13 +58,36 @@ static AggregateFragmentInfo *aggregate_fragment_info(DSM *dsm, uint32_t i,
     return info;
 }
 
+/* Our own counts now; a peer's as of its last heartbeat. */
+static void aggregate_fragment_memory(DSM *dsm, uint32_t i,
+                                      AggregateFragmentInfo *info)
+{
+    DSMPeerBeat beat;
+    DSMStats st;
+
+    if (i == dsm_self(dsm)) {
+        dsm_get_stats(dsm, &st);
+        beat = (DSMPeerBeat) { .known = true,
+                               .resident = st.resident_pages,
+                               .exclusive = st.exclusive_pages };
+    } else if (!dsm_get_peer_beat(dsm, i, &beat)) {
+        return;
+    }
+    info->has_resident_pages = info->has_exclusive_pages = true;
+    info->resident_pages = beat.resident;
+    info->exclusive_pages = beat.exclusive;
+    if (beat.rtt_ns) {
+        info->has_round_trip_us = true;
+        info->round_trip_us = beat.rtt_ns / SCALE_US;
+    }
+}
+
 AggregateInfo *qmp_query_aggregate(Error **errp)
 {
     DSM *dsm = dsm_get_instance();
     g_autoptr(GPtrArray) frags = NULL;
     AggregateFragmentInfoList **tail;
     AggregateInfo *info;
-    DSMStats st;
     uint32_t i;
 
     if (!dsm || !aggregate_vcpu_started()) {
@@ -75,15 +99,15 @@ AggregateInfo *qmp_query_aggregate(Error **errp)
     /* The same objects, in the same order, as the DSM was given. */
     frags = aggregate_fragments();
     assert(frags->len == dsm_nr_fragments(dsm));
-    dsm_get_stats(dsm, &st);
     info = g_new0(AggregateInfo, 1);
     info->fragment = g_strdup(dsm_get_fragment_id(dsm));
-    info->resident_pages = st.resident_pages;
-    info->exclusive_pages = st.exclusive_pages;
     tail = &info->fragments;
     for (i = 0; i < frags->len; i++) {
-        QAPI_LIST_APPEND(tail, aggregate_fragment_info(dsm, i,
-                                                       frags->pdata[i]));
+        AggregateFragmentInfo *f = aggregate_fragment_info(dsm, i,
+                                                           frags->pdata[i]);
+
+        aggregate_fragment_memory(dsm, i, f);
+        QAPI_LIST_APPEND(tail, f);
     }
     return info;
 }
@@ -98,20 +122,29 @@ static void hmp_info_aggregate(Monitor *mon, const QDict *qdict)
     if (hmp_handle_error(mon, err)) {
         return;
     }
-    monitor_printf(mon, "this fragment: %s, %" PRIu64 " pages resident, "
-                   "%" PRIu64 " exclusive\n", info->fragment,
-                   info->resident_pages, info->exclusive_pages);
+    monitor_printf(mon, "this fragment: %s\n", info->fragment);
     for (f = info->fragments; f; f = f->next) {
-        monitor_printf(mon, "  %s%s at %s: link %s, %" PRIu64
-                       " pages homed, vCPUs", f->value->id,
-                       f->value->origin ? " (origin)" : "",
-                       f->value->address,
-                       AggregateLinkState_str(f->value->link),
-                       f->value->homed_pages);
-        for (cpu = f->value->vcpus; cpu; cpu = cpu->next) {
+        AggregateFragmentInfo *fi = f->value;
+
+        monitor_printf(mon, "  %s%s at %s: link %s", fi->id,
+                       fi->origin ? " (origin)" : "", fi->address,
+                       AggregateLinkState_str(fi->link));
+        if (fi->has_round_trip_us) {
+            monitor_printf(mon, ", round trip %" PRIu64 " us",
+                           fi->round_trip_us);
+        }
+        monitor_printf(mon, "\n    vCPUs");
+        for (cpu = fi->vcpus; cpu; cpu = cpu->next) {
             monitor_printf(mon, " %" PRId64, cpu->value);
         }
-        monitor_printf(mon, "%s\n", f->value->vcpus ? "" : " none");
+        monitor_printf(mon, "%s; pages: %" PRIu64 " homed", fi->vcpus ? ""
+                       : " none", fi->homed_pages);
+        if (fi->has_resident_pages) {
+            monitor_printf(mon, ", %" PRIu64 " resident, %" PRIu64
+                           " exclusive", fi->resident_pages,
+                           fi->exclusive_pages);
+        }
+        monitor_printf(mon, "\n");
     }
 }
 

@@ -66,6 +66,7 @@
 #include "migration/dsm/dsm.h"
 #include "migration/dsm/directory.h"
 #include "migration/dsm/link.h"
+#include "migration/dsm/heartbeat.h"
 #include "trace.h"
 
 #define DSM_LOCK_STRIPES    256
@@ -113,6 +114,7 @@ struct DSM {
     int64_t connect_timeout_ms;
     int64_t hold_ns;
     DSMLinks *links;
+    DSMHeartbeat *heartbeat;        /* set by dsm_connect() */
     QemuThread fault_thread;
     QemuThread connect_thread;
 
@@ -180,6 +182,12 @@ uint32_t dsm_self(DSM *dsm)
 bool dsm_peer_up(DSM *dsm, uint32_t peer)
 {
     return dsm_links_peer_up(dsm->links, peer);
+}
+
+bool dsm_get_peer_beat(DSM *dsm, uint32_t peer, DSMPeerBeat *beat)
+{
+    assert(peer < dsm->nr_fragments && dsm->heartbeat);
+    return dsm_heartbeat_peer(dsm->heartbeat, peer, beat);
 }
 
 uint64_t dsm_homed_pages(DSM *dsm, uint32_t fragment)
@@ -588,6 +596,9 @@ static bool dsm_recv(void *opaque, uint32_t from, const DSMMsg *msg,
         return dsm_handle_data(dsm, msg, errp);
     case DSM_MSG_GRANT:
         return dsm_handle_grant(dsm, msg, errp);
+    case DSM_MSG_PING:
+    case DSM_MSG_PONG:
+        return dsm_heartbeat_handle(dsm->heartbeat, from, msg, errp);
     default:
         break;
     }
@@ -842,6 +853,8 @@ DSM *dsm_start(const DSMConfig *cfg, Error **errp)
 
 void dsm_connect(DSM *dsm)
 {
+    /* Before any link is up: a peer may PING at once. */
+    dsm->heartbeat = dsm_heartbeat_new(dsm, dsm->nr_fragments);
     qemu_thread_create(&dsm->connect_thread, "dsm-connect",
                        dsm_connect_thread, dsm, QEMU_THREAD_DETACHED);
 }

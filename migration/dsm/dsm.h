@@ -132,6 +132,17 @@ bool dsm_peer_up(DSM *dsm, uint32_t peer);
 /* Pages fragment @fragment is the home of (its NUMA node's memory). */
 uint64_t dsm_homed_pages(DSM *dsm, uint32_t fragment);
 
+/* What the last heartbeat said about a peer (see heartbeat.c). */
+typedef struct DSMPeerBeat {
+    bool known;                 /* a PING or PONG came from it */
+    int64_t rtt_ns;             /* last PING to PONG, 0 before one */
+    uint64_t resident;          /* its pages, present */
+    uint64_t exclusive;         /* its pages, present and writable */
+} DSMPeerBeat;
+
+/* False until @peer has answered a heartbeat. */
+bool dsm_get_peer_beat(DSM *dsm, uint32_t peer, DSMPeerBeat *beat);
+
 /* The DSM of this process, or NULL when it is not an aggregate VM. */
 DSM *dsm_get_instance(void);
 

@@ -160,6 +160,12 @@ typedef struct QEMU_PACKED DSMWireData {
     uint8_t reserved[2];
 } DSMWireData;
 
+typedef struct QEMU_PACKED DSMWireBeat {
+    int64_t sent_ns;
+    uint64_t resident;
+    uint64_t exclusive;
+} DSMWireBeat;
+
 typedef struct QEMU_PACKED DSMWireVcpu {
     uint32_t cpu;
     uint32_t fragment;
@@ -188,6 +194,7 @@ QEMU_BUILD_BUG_ON(sizeof(DSMWireClock) != 16);
 QEMU_BUILD_BUG_ON(sizeof(DSMWireRunState) != 8);
 QEMU_BUILD_BUG_ON(sizeof(DSMWireIOMap) != 20);
 QEMU_BUILD_BUG_ON(sizeof(DSMWireVcpu) != 16);
+QEMU_BUILD_BUG_ON(sizeof(DSMWireBeat) != 24);
 QEMU_BUILD_BUG_ON(sizeof(DSMWireVcpuState) + DSM_VCPU_STATE_MAX !=
                   DSM_MAX_PAYLOAD);
 QEMU_BUILD_BUG_ON(sizeof(DSMWireData) + DSM_PAGE_SIZE > DSM_MAX_PAYLOAD);
@@ -767,6 +774,33 @@ static bool dsm_decode_data(const uint8_t *buf, size_t len,
            dsm_check_reserved("DATA", w.reserved, sizeof(w.reserved), errp);
 }
 
+/* PING, PONG: any values are valid */
+
+static void dsm_encode_beat(const DSMMsg *msg, GByteArray *out)
+{
+    DSMWireBeat w = {
+        .sent_ns = cpu_to_be64(msg->beat.sent_ns),
+        .resident = cpu_to_be64(msg->beat.resident),
+        .exclusive = cpu_to_be64(msg->beat.exclusive),
+    };
+
+    g_byte_array_append(out, (const guint8 *)&w, sizeof(w));
+}
+
+static bool dsm_decode_beat(const uint8_t *buf, size_t len,
+                            const DSMLimits *lim, DSMMsg *msg, Error **errp)
+{
+    DSMWireBeat w;
+
+    memcpy(&w, buf, sizeof(w));
+    msg->beat = (DSMBeat) {
+        .sent_ns = be64_to_cpu(w.sent_ns),
+        .resident = be64_to_cpu(w.resident),
+        .exclusive = be64_to_cpu(w.exclusive),
+    };
+    return true;
+}
+
 /* VCPU_MIGRATE, VCPU_OWNER, and the start of VCPU_STATE */
 
 static DSMWireVcpu dsm_vcpu_to_wire(const DSMVcpu *v)
@@ -838,6 +872,10 @@ static bool dsm_decode_vcpu_state(const uint8_t *buf, size_t len,
 static const DSMMsgDesc dsm_msg_descs[] = {
     { DSM_MSG_HELLO, "HELLO", sizeof(DSMWireHello), 0,
       dsm_encode_hello, dsm_decode_hello },
+    { DSM_MSG_PING, "PING", sizeof(DSMWireBeat), 0,
+      dsm_encode_beat, dsm_decode_beat },
+    { DSM_MSG_PONG, "PONG", sizeof(DSMWireBeat), 0,
+      dsm_encode_beat, dsm_decode_beat },
     { DSM_MSG_REQ, "REQ", sizeof(DSMWireReq), 0,
       dsm_encode_req, dsm_decode_req },
     { DSM_MSG_INV, "INV", sizeof(DSMWirePageTid), 0,

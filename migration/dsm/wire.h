@@ -64,6 +64,8 @@ typedef enum DSMMsgFamily {
 
 typedef enum DSMMsgType {
     DSM_MSG_HELLO = 0x0001,
+    DSM_MSG_PING = 0x0002,
+    DSM_MSG_PONG = 0x0003,
     DSM_MSG_REQ = 0x0101,
     DSM_MSG_INV = 0x0102,
     DSM_MSG_ACK = 0x0103,
@@ -218,6 +220,17 @@ typedef struct DSMVcpu {
     const uint8_t *state;
 } DSMVcpu;
 
+/*
+ * PING and PONG, the heartbeat (heartbeat.c): @sent_ns is when the PING
+ * left, on the pinger's clock (PONG echoes it); @resident and
+ * @exclusive are the sender's page counts.
+ */
+typedef struct DSMBeat {
+    int64_t sent_ns;
+    uint64_t resident;
+    uint64_t exclusive;
+} DSMBeat;
+
 typedef struct DSMMsg {
     DSMMsgType type;
     uint32_t seq;
@@ -245,6 +258,7 @@ typedef struct DSMMsg {
     DSMClock clock;             /* CLOCK_REQ, CLOCK_RESP */
     DSMIOMap io_map;            /* IO_MAP */
     DSMVcpu vcpu;               /* VCPU_MIGRATE, VCPU_STATE, VCPU_OWNER */
+    DSMBeat beat;               /* PING, PONG */
 } DSMMsg;
 
 /* A validated header, in host byte order. */

@@ -579,8 +579,58 @@ static void test_stop_cont(void)
 }
 
 /* Runs last: a dead fragment stops the VM on the others, loudly. */
+/*
+ * Every fragment lists the same fragments and placement, sees its links
+ * up, and after a heartbeat knows each peer's memory and round trip.
+ */
+static void check_fragment_info(int self, int i, QDict *f)
+{
+    g_autofree char *id = g_strdup_printf("f%d", i);
+    QList *vcpus = qdict_get_qlist(f, "vcpus");
+
+    g_assert_cmpstr(qdict_get_str(f, "id"), ==, id);
+    g_assert_cmpstr(qdict_get_str(f, "address"), ==, agg.addr[i]);
+    g_assert_cmpint(qdict_get_bool(f, "origin"), ==, i == 0);
+    g_assert_cmpstr(qdict_get_str(f, "link"), ==, i == self ? "self" : "up");
+    g_assert_cmpuint(qlist_size(vcpus), ==, 1);
+    g_assert_cmpint(qnum_get_int(qobject_to(QNum, qlist_peek(vcpus))), ==,
+                    i);
+    g_assert_cmpuint(qdict_get_int(f, "homed-pages"), ==, FRAG_MEM_MB * 256);
+    g_assert_cmpuint(qdict_get_int(f, "resident-pages"), >, 0);
+    g_assert_cmpuint(qdict_get_int(f, "exclusive-pages"), <=,
+                     qdict_get_int(f, "resident-pages"));
+    g_assert_cmpint(qdict_haskey(f, "round-trip-us"), ==, i != self);
+}
+
+static void test_query_aggregate(void)
+{
+    int i, j;
+
+    g_usleep(2500 * 1000);          /* two heartbeats */
+    for (i = 0; i < NR_FRAGS; i++) {
+        QDict *rsp = qtest_qmp(agg.qts[i],
+                               "{ 'execute': 'query-aggregate' }");
+        QDict *ret = qdict_get_qdict(rsp, "return");
+        g_autofree char *id = g_strdup_printf("f%d", i);
+        g_autofree char *hmp = qtest_hmp(agg.qts[i], "info aggregate");
+        QListEntry *e;
+
+        g_assert_nonnull(ret);
+        g_assert_cmpstr(qdict_get_str(ret, "fragment"), ==, id);
+        j = 0;
+        QLIST_FOREACH_ENTRY(qdict_get_qlist(ret, "fragments"), e) {
+            check_fragment_info(i, j++, qobject_to(QDict, qlist_entry_obj(e)));
+        }
+        g_assert_cmpint(j, ==, NR_FRAGS);
+        g_assert_nonnull(strstr(hmp, "f0 (origin) at "));
+        g_assert_nonnull(strstr(hmp, "vCPUs 2; pages: "));
+        qobject_unref(rsp);
+    }
+}
+
 static void test_peer_death(void)
 {
+    QDict *ev;
     int i;
 
     qtest_kill_qemu(agg.qts[2]);
@@ -602,6 +652,10 @@ static void test_peer_death(void)
             g_usleep(100 * 1000);
         }
         g_assert_cmpstr(status, ==, "internal-error");
+        ev = qtest_qmp_eventwait_ref(agg.qts[i], "AGGREGATE_FRAGMENT_LOST");
+        g_assert_cmpstr(qdict_get_str(qdict_get_qdict(ev, "data"),
+                                      "fragment"), ==, "f2");
+        qobject_unref(ev);
     }
 }
 
@@ -977,6 +1031,7 @@ int main(int argc, char **argv)
                    test_migration_blocked);
     /* In the dsm group, so that peer-death still runs last. */
     qtest_add_func("/aggregate/dsm/stop-cont", test_stop_cont);
+    qtest_add_func("/aggregate/dsm/query-aggregate", test_query_aggregate);
     qtest_add_func("/aggregate/dsm/peer-death", test_peer_death);
 
     start_aggregate();

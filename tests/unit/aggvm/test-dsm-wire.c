@@ -84,6 +84,10 @@ static const DSMMsg sample_msgs[] = {
     { .type = DSM_MSG_IO_MAP, .seq = 17,
       .io_map = { .offset = 0x90, .len = 15,
                   .bytes = { 0x30, 0x33, 0x33, 0x33, 0x33, 0x33, 0x33 } } },
+    { .type = DSM_MSG_PING, .seq = 30,
+      .beat = { .sent_ns = 123456789, .resident = 5, .exclusive = 2 } },
+    { .type = DSM_MSG_PONG, .seq = 31,
+      .beat = { .sent_ns = -1, .resident = ~0ULL, .exclusive = 0 } },
     { .type = DSM_MSG_VCPU_MIGRATE, .seq = 26,
       .vcpu = { .cpu = 7, .fragment = 3 } },
     { .type = DSM_MSG_VCPU_OWNER, .seq = 27,
@@ -130,6 +134,7 @@ static void assert_msg_equal(const DSMMsg *a, const DSMMsg *b)
     if (a->data) {
         g_assert_cmpmem(a->data, DSM_PAGE_SIZE, b->data, DSM_PAGE_SIZE);
     }
+    g_assert_cmpmem(&a->beat, sizeof(a->beat), &b->beat, sizeof(b->beat));
     g_assert_cmpuint(a->vcpu.cpu, ==, b->vcpu.cpu);
     g_assert_cmpuint(a->vcpu.fragment, ==, b->vcpu.fragment);
     g_assert_cmpuint(a->vcpu.epoch, ==, b->vcpu.epoch);
@@ -344,6 +349,11 @@ static const BadCase bad_cases[] = {
       "message type 0x0108 unknown" },
     { "type-of-reserved-family", REQ_R, { { MUT_SET16, OFF_TYPE, 0x0701 } },
       "message type 0x0701 unknown" },
+    { "type-past-link", REQ_R, { { MUT_SET16, OFF_TYPE, 0x0004 } },
+      "message type 0x0004 unknown" },
+    { "ping-short", { .type = DSM_MSG_PING },
+      { { MUT_SET32, OFF_LENGTH, 16 }, { MUT_TRUNC, 0, 32 } },
+      "PING payload is 16 bytes, expected 24" },
     { "type-past-vcpu", REQ_R, { { MUT_SET16, OFF_TYPE, 0x0604 } },
       "message type 0x0604 unknown" },
     { "vcpu-target-out-of-range", VCPU_MIG,

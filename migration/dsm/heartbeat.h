@@ -1,0 +1,32 @@
+/*
+ * aggvm DSM: the heartbeat between fragments
+ *
+ * Copyright (c) 2026 The aggvm authors
+ *
+ * This work is licensed under the terms of the GNU GPL, version 2 or
+ * later.  See the COPYING file in the top-level directory.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#ifndef MIGRATION_DSM_HEARTBEAT_H
+#define MIGRATION_DSM_HEARTBEAT_H
+
+#include "migration/dsm/dsm.h"
+
+typedef struct DSMHeartbeat DSMHeartbeat;
+
+/*
+ * dsm_heartbeat_new: PING every connected peer once a second from the
+ * main loop.  Call from the main thread with the BQL held.
+ */
+DSMHeartbeat *dsm_heartbeat_new(DSM *dsm, uint32_t nr_fragments);
+
+/* PING or PONG from @from, on a link receive thread; never blocks. */
+bool dsm_heartbeat_handle(DSMHeartbeat *hb, uint32_t from,
+                          const DSMMsg *msg, Error **errp);
+
+/* What is known of @peer; false before it first answered. */
+bool dsm_heartbeat_peer(DSMHeartbeat *hb, uint32_t peer, DSMPeerBeat *beat);
+
+#endif /* MIGRATION_DSM_HEARTBEAT_H */
