@@ -5,14 +5,17 @@
 # 'scripts/aggvm run') starts every fragment from one config file, each
 # in its own network namespace, shows the links coming up and the guest
 # console, and stops every fragment cleanly when the guest powers off
-# or on Ctrl-C.  Bad config files get one clear error and start
-# nothing.  Needs AGGVM_ROOT (the project checkout; scripts/test sets
+# or on Ctrl-C; a fragment can also be started over ssh (tested against
+# an sshd of our own on 127.0.0.1).  Bad config files get one clear
+# error and start nothing.  Needs AGGVM_ROOT (the project checkout; scripts/test sets
 # it).
 #
 # Copyright (c) 2026 The aggvm authors
 
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -43,6 +46,52 @@ vcpus = 1
 memory = "256M"
 """
 
+SSHD = '/usr/sbin/sshd'
+
+SSHD_CONFIG = """Port {port}
+ListenAddress 127.0.0.1
+HostKey {dir}/host_key
+AuthorizedKeysFile {dir}/authorized_keys
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+AllowStreamLocalForwarding yes
+PidFile {dir}/sshd.pid
+"""
+
+# f0 in this host's network, f1 started over ssh on this same host.
+SSH_CONFIG = """
+[vm]
+kernel = "$AGGVM_GUEST_DIR/vmlinuz"
+initrd = "$AGGVM_GUEST_DIR/initrd"
+append = "console=ttyS0 quiet loglevel=1 aggvm.run=info aggvm.then=poweroff"
+args = ["-no-reboot"]
+
+[[fragment]]
+id = "f0"
+memory = "256M"
+where = "local"
+address = "127.0.0.1:{port0}"
+
+[[fragment]]
+id = "f1"
+memory = "256M"
+where = "ssh://root@127.0.0.1:{ssh_port}"
+address = "127.0.0.1:{port1}"
+qemu = "{qemu}"
+ssh_options = ["-i", "{dir}/client_key", "-o", "StrictHostKeyChecking=no",
+               "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR"]
+"""
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
 BAD_CONFIGS = [
     ('[vm]\nkernel = "k"\n', 'no [[fragment]]'),
     ('[vm]\n[[fragment]]\nid = "f0"\nmemory = "64M"\n',
@@ -60,6 +109,8 @@ BAD_CONFIGS = [
      'where = "ssh://host"\n', 'needs an address'),
     ('[vm]\nkernel = "k"\n[[fragment]]\nid = "f0"\nvcpus = 0\n'
      'memory = "64M"\n', 'no fragment runs a vCPU'),
+    ('[vm]\nkernel = "k"\n[[fragment]]\nid = "f0"\nmemory = "64M"\n'
+     'where = "ssh://a b"\n', 'where = "ssh://a b": expected'),
     ('[vm\n', 'Expected'),
 ]
 
@@ -157,6 +208,55 @@ class Launcher(unittest.TestCase):
         netns = subprocess.run(['ip', 'netns', 'list'], capture_output=True,
                                text=True).stdout
         self.assertNotIn('aggvm-run%d-' % proc.pid, netns)
+
+    def start_sshd(self):
+        """An sshd on 127.0.0.1 that lets our throwaway key in as root."""
+        d = os.path.join(self.tmp.name, 'ssh')
+        os.mkdir(d)
+        for key in ('host_key', 'client_key'):
+            subprocess.run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '',
+                            '-f', os.path.join(d, key)], check=True)
+        shutil.copy(os.path.join(d, 'client_key.pub'),
+                    os.path.join(d, 'authorized_keys'))
+        port = free_port()
+        with open(os.path.join(d, 'sshd_config'), 'w') as f:
+            f.write(SSHD_CONFIG.format(port=port, dir=d))
+        os.makedirs('/run/sshd', exist_ok=True)    # privilege separation
+        sshd = subprocess.Popen([SSHD, '-D', '-e', '-f',
+                                 os.path.join(d, 'sshd_config')],
+                                stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        self.addCleanup(sshd.wait)
+        self.addCleanup(sshd.terminate)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(('127.0.0.1', port), 1).close()
+                return d, port
+            except OSError:
+                self.assertIsNone(sshd.poll(), 'sshd did not start')
+                self.assertLess(time.monotonic(), deadline)
+                time.sleep(0.1)
+
+    @unittest.skipUnless(os.geteuid() == 0 and os.path.exists(SSHD),
+                         'needs root and sshd (openssh-server)')
+    def test_fragment_over_ssh(self):
+        d, ssh_port = self.start_sshd()
+        config = self.config(SSH_CONFIG.format(
+            port0=free_port(), port1=free_port(), ssh_port=ssh_port,
+            qemu=qemu_binary(), dir=d))
+        run_dir = os.path.join(self.tmp.name, 'run')
+        proc = subprocess.run(self.launcher(config, '--run-dir', run_dir),
+                              env=self.env, capture_output=True, text=True,
+                              timeout=400)
+        print(proc.stdout)
+        self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+        out = proc.stdout
+        self.assertIn('aggvm: f1 (ssh://root@127.0.0.1:%d' % ssh_port, out)
+        # Its QMP socket was forwarded back: the launcher saw its link.
+        self.assertIn('aggvm: f1: 1 of 1 links up', out)
+        self.assertIn('AGGVM info.nr_numa_nodes=2', out)
+        self.assertIn('fragments exited with f0=0, f1=0', out)
 
 
 if __name__ == '__main__':
