@@ -1,0 +1,333 @@
+/*
+ * aggvm: forwarding interrupts to the fragment that runs their vCPU
+ *
+ * Copyright (c) 2026 The aggvm authors
+ *
+ * This work is licensed under the terms of the GNU GPL, version 2 or
+ * later.  See the COPYING file in the top-level directory.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ *
+ * Every fragment has every vCPU's APIC, so the APIC bus computes the
+ * same destinations everywhere.  When a vector is made pending in the
+ * APIC of a vCPU another fragment runs, the APIC hook (patch 0009)
+ * sends IRQ to that fragment instead, whose worker for the sender
+ * makes it pending there (in order with the sender's other messages,
+ * under the BQL).
+ *
+ * Interrupts without a vector (INIT, SIPI, NMI, SMI) raised on a vCPU
+ * of another fragment go there as CPU_EVENT (through the accelerator's
+ * handle_interrupt), in order with IRQ, so an AP on any fragment is
+ * started by the usual INIT-SIPI-SIPI.  The APIC bus needs every
+ * fragment's copy of an APIC to match the same destinations: the
+ * fragment that runs a vCPU sends APIC_STATE (ID, LDR, DFR, x2APIC
+ * mode) whenever the guest changes them.  The EOI of a level-triggered
+ * interrupt on a non-origin fragment goes to the origin's IOAPIC.
+ *
+ * Where a vCPU runs comes from the placement table (vcpu.c); a vCPU can
+ * move, so IRQ and CPU_EVENT for a vCPU that has left are passed on.
+ */
+
+#include "qemu/osdep.h"
+#include "qapi/error.h"
+#include "hw/core/cpu.h"
+#include "hw/i386/apic.h"
+#include "hw/i386/apic_internal.h"
+#include "hw/intc/ioapic.h"
+#include "target/i386/cpu.h"
+#include "system/qtest.h"
+#include "hw/aggregate/accel.h"
+#include "hw/aggregate/vcpu.h"
+#include "iofwd-internal.h"
+#include "trace.h"
+
+/* ---- receiving: on the worker for the sender, under the BQL */
+
+/* Make a forwarded vector pending in the APIC of a vCPU we run. */
+static void irqfwd_deliver_irq(const DSMIrq *irq)
+{
+    X86CPU *cpu = X86_CPU(qemu_get_cpu(irq->cpu));
+
+    apic_deliver_vector(cpu->apic_state, irq->vector, irq->level);
+}
+
+/*
+ * An IRQ or CPU_EVENT for a vCPU that has moved away (see vcpu.c): send
+ * it on to where it runs now.  Decided under the BQL, like a move.
+ */
+static bool irqfwd_pass_on(AggregateIOFwd *fwd, uint32_t cpu,
+                          const DSMMsg *msg)
+{
+    uint32_t owner = aggregate_vcpu_owner(cpu);
+
+    if (owner == fwd->self) {
+        return false;
+    }
+    trace_aggregate_irq_pass_on(dsm_msg_type_name(msg->type), cpu, owner);
+    dsm_send(fwd->dsm, owner, msg);
+    return true;
+}
+
+/* INIT, SIPI, NMI, SMI for a vCPU we run, as its APIC would raise them. */
+static void irqfwd_deliver_cpu_event(const DSMCpuEvent *ev)
+{
+    CPUState *cs = qemu_get_cpu(ev->cpu);
+    int mask = 0;
+
+    if (ev->events & DSM_CPU_EVENT_INIT) {
+        mask |= CPU_INTERRUPT_INIT;
+    }
+    if (ev->events & DSM_CPU_EVENT_SIPI) {
+        /* apic_startup() stores the vector the same way. */
+        APIC_COMMON(X86_CPU(cs)->apic_state)->sipi_vector = ev->sipi_vector;
+        mask |= CPU_INTERRUPT_SIPI;
+    }
+    if (ev->events & DSM_CPU_EVENT_NMI) {
+        mask |= CPU_INTERRUPT_NMI;
+    }
+    if (ev->events & DSM_CPU_EVENT_SMI) {
+        mask |= CPU_INTERRUPT_SMI;
+    }
+    trace_aggregate_cpu_event_deliver(ev->cpu, ev->events, ev->sipi_vector);
+    cpu_interrupt(cs, mask);
+}
+
+void irqfwd_deliver(AggregateIOFwd *fwd, const DSMMsg *msg)
+{
+    switch (msg->type) {
+    case DSM_MSG_IRQ:
+        if (!irqfwd_pass_on(fwd, msg->irq.cpu, msg)) {
+            irqfwd_deliver_irq(&msg->irq);
+        }
+        break;
+    case DSM_MSG_CPU_EVENT:
+        if (!irqfwd_pass_on(fwd, msg->cpu_event.cpu, msg)) {
+            irqfwd_deliver_cpu_event(&msg->cpu_event);
+        }
+        break;
+    case DSM_MSG_EOI:
+        trace_aggregate_eoi_deliver(msg->irq.cpu, msg->irq.vector);
+        ioapic_eoi_broadcast(msg->irq.vector);
+        break;
+    default:
+        g_assert_not_reached();
+    }
+}
+
+/* ---- checks on the link receive thread; never block */
+
+/* Is @cpu a vCPU that fragment @frag runs? */
+static bool irqfwd_cpu_runs_on(uint32_t cpu, uint32_t frag)
+{
+    return cpu < aggregate_vcpu_count() && aggregate_vcpu_owner(cpu) == frag;
+}
+
+static bool irqfwd_check_cpu(const DSMMsg *msg, uint32_t cpu, Error **errp)
+{
+    if (cpu >= aggregate_vcpu_count()) {
+        error_setg(errp, "%s for vCPU %u, expected below %u",
+                   dsm_msg_type_name(msg->type), cpu,
+                   aggregate_vcpu_count());
+        return false;
+    }
+    return true;
+}
+
+/*
+ * IRQ and CPU_EVENT: the sender believed we run the vCPU; if it has
+ * moved, the worker sends them on (see irqfwd_pass_on()).
+ */
+static bool irqfwd_handle_irq(AggregateIOFwd *fwd, uint32_t from,
+                             const DSMMsg *msg, Error **errp)
+{
+    uint32_t cpu = msg->type == DSM_MSG_IRQ ? msg->irq.cpu
+                                            : msg->cpu_event.cpu;
+
+    if (!irqfwd_check_cpu(msg, cpu, errp)) {
+        return false;
+    }
+    iofwd_queue(fwd, from, msg);
+    return true;
+}
+
+/*
+ * The APIC of a vCPU the sender runs now matches other destinations:
+ * update our copy at once, on the receive thread, so that an IPI one
+ * of our vCPUs sends after it saw later memory writes of that vCPU
+ * (which come over the same link) already finds the new destination.
+ * Only these copies' fields change, and only here.
+ */
+static bool irqfwd_handle_apic_state(AggregateIOFwd *fwd, uint32_t from,
+                                    const DSMMsg *msg, Error **errp)
+{
+    const DSMApicState *st = &msg->apic;
+    APICCommonState *s;
+    uint64_t base;
+
+    if (!irqfwd_check_cpu(msg, st->cpu, errp)) {
+        return false;
+    }
+    if (irqfwd_cpu_runs_on(st->cpu, fwd->self)) {
+        /* Sent before it moved here: the moved state has it already. */
+        return true;
+    }
+    s = APIC_COMMON(X86_CPU(qemu_get_cpu(st->cpu))->apic_state);
+    base = qatomic_read(&s->apicbase) & ~MSR_IA32_APICBASE_EXTD;
+    qatomic_set(&s->id, st->id);
+    qatomic_set(&s->log_dest, st->log_dest);
+    qatomic_set(&s->dest_mode, st->dest_mode);
+    qatomic_set(&s->apicbase,
+                base | (st->x2apic ? MSR_IA32_APICBASE_EXTD : 0));
+    trace_aggregate_apic_state_apply(st->cpu, st->id, st->log_dest,
+                                     st->dest_mode, st->x2apic);
+    return true;
+}
+
+static bool irqfwd_handle_eoi(AggregateIOFwd *fwd, uint32_t from,
+                             const DSMMsg *msg, Error **errp)
+{
+    if (fwd->self != fwd->origin) {
+        error_setg(errp, "EOI sent to fragment %u, which is not the origin",
+                   fwd->self);
+        return false;
+    }
+    if (!irqfwd_check_cpu(msg, msg->irq.cpu, errp)) {
+        return false;
+    }
+    iofwd_queue(fwd, from, msg);    /* after the IO_REQs before it */
+    return true;
+}
+
+bool irqfwd_handle(AggregateIOFwd *fwd, uint32_t from, const DSMMsg *msg,
+                   Error **errp)
+{
+    switch (msg->type) {
+    case DSM_MSG_IRQ:
+    case DSM_MSG_CPU_EVENT:
+        return irqfwd_handle_irq(fwd, from, msg, errp);
+    case DSM_MSG_APIC_STATE:
+        return irqfwd_handle_apic_state(fwd, from, msg, errp);
+    case DSM_MSG_EOI:
+        return irqfwd_handle_eoi(fwd, from, msg, errp);
+    default:
+        g_assert_not_reached();
+    }
+}
+
+/* ---- sending: the hooks, with the BQL held */
+
+static AggregateIOFwd *irqfwd_instance;
+
+/* The APIC bus is about to make a vector pending: is its CPU ours? */
+static bool irqfwd_remote_irq(DeviceState *dev, int vector, int trigger_mode)
+{
+    AggregateIOFwd *fwd = irqfwd_instance;
+    CPUState *cs = CPU(APIC_COMMON(dev)->cpu);
+    uint32_t owner;
+    DSMMsg msg = {
+        .type = DSM_MSG_IRQ,
+        .irq = { .cpu = cs->cpu_index, .vector = vector,
+                 .level = trigger_mode },
+    };
+
+    owner = aggregate_vcpu_owner(cs->cpu_index);
+    if (owner == fwd->self) {
+        return false;
+    }
+    /*
+     * Off the origin, only a local vCPU (an IPI, or an MSI it wrote) or
+     * qtest may send vectors: the device models here are shadows of the
+     * origin's, and what their timers raise must reach no guest CPU.
+     */
+    if (fwd->self != fwd->origin && !current_cpu && !qtest_enabled()) {
+        return true;
+    }
+    dsm_send(fwd->dsm, owner, &msg);
+    return true;
+}
+
+/*
+ * cpu_interrupt() on a vCPU another fragment runs: send what only that
+ * fragment can act on.  The SIPI vector is in the APIC here, where the
+ * IPI was sent (apic_startup()).
+ */
+static int irqfwd_remote_interrupt(CPUState *cs, int mask)
+{
+    AggregateIOFwd *fwd = irqfwd_instance;
+    DSMMsg msg = {
+        .type = DSM_MSG_CPU_EVENT,
+        .cpu_event.cpu = cs->cpu_index,
+    };
+    DSMCpuEvent *ev = &msg.cpu_event;
+    int taken = mask & (CPU_INTERRUPT_INIT | CPU_INTERRUPT_SIPI |
+                        CPU_INTERRUPT_NMI | CPU_INTERRUPT_SMI);
+
+    if (!taken) {
+        return 0;
+    }
+    ev->events = (mask & CPU_INTERRUPT_INIT ? DSM_CPU_EVENT_INIT : 0) |
+                 (mask & CPU_INTERRUPT_SIPI ? DSM_CPU_EVENT_SIPI : 0) |
+                 (mask & CPU_INTERRUPT_NMI ? DSM_CPU_EVENT_NMI : 0) |
+                 (mask & CPU_INTERRUPT_SMI ? DSM_CPU_EVENT_SMI : 0);
+    if (mask & CPU_INTERRUPT_SIPI) {
+        ev->sipi_vector =
+            APIC_COMMON(X86_CPU(cs)->apic_state)->sipi_vector;
+    }
+    trace_aggregate_cpu_event_send(ev->cpu, ev->events, ev->sipi_vector,
+                                   aggregate_vcpu_owner(cs->cpu_index));
+    dsm_send(fwd->dsm, aggregate_vcpu_owner(cs->cpu_index), &msg);
+    return taken;
+}
+
+/*
+ * One of our vCPUs ended a level-triggered interrupt: the IOAPIC whose
+ * remote IRR waits for it is the origin's.
+ */
+static bool irqfwd_remote_eoi(int vector)
+{
+    AggregateIOFwd *fwd = irqfwd_instance;
+    DSMMsg msg = {
+        .type = DSM_MSG_EOI,
+        .irq = { .cpu = current_cpu ? current_cpu->cpu_index : 0,
+                 .vector = vector },
+    };
+
+    if (fwd->self == fwd->origin) {
+        return false;
+    }
+    trace_aggregate_eoi_send(msg.irq.cpu, vector);
+    dsm_send(fwd->dsm, fwd->origin, &msg);
+    return true;
+}
+
+/* One of our vCPUs changed what its APIC matches: tell the others. */
+static void irqfwd_apic_dest_changed(DeviceState *dev)
+{
+    AggregateIOFwd *fwd = irqfwd_instance;
+    APICCommonState *s = APIC_COMMON(dev);
+    CPUState *cs = CPU(s->cpu);
+    DSMMsg msg = {
+        .type = DSM_MSG_APIC_STATE,
+        .apic = {
+            .cpu = cs->cpu_index,
+            .id = s->id,
+            .log_dest = s->log_dest,
+            .dest_mode = s->dest_mode,
+            .x2apic = !!(s->apicbase & MSR_IA32_APICBASE_EXTD),
+        },
+    };
+
+    if (aggregate_vcpu_owner(cs->cpu_index) != fwd->self) {
+        return;     /* a reset: every fragment resets every APIC */
+    }
+    dsm_send_peers(fwd->dsm, &msg);
+}
+
+void irqfwd_start(AggregateIOFwd *fwd)
+{
+    irqfwd_instance = fwd;
+    apic_remote_irq_hook = irqfwd_remote_irq;
+    apic_dest_changed_hook = irqfwd_apic_dest_changed;
+    apic_remote_eoi_hook = irqfwd_remote_eoi;
+    aggregate_accel_set_remote_interrupt(irqfwd_remote_interrupt);
+}
