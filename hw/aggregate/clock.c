@@ -14,9 +14,9 @@
  * different TSCs, and Linux would find them unsynchronized and give up
  * the TSC as its clock.  The origin's TSC is the reference.  Before a
  * fragment delivers the first INIT to one of its vCPUs (the guest
- * cannot read the TSC there before), it asks the origin for its TSC a
- * few times, Cristian-style, and keeps the answer with the shortest
- * round trip: the origin's TSC at the middle of that round trip, minus
+ * cannot read the TSC there before), it asks the origin for its TSC
+ * several times, Cristian-style, and keeps the answer with the shortest
+ * round trip (see CLOCK_MIN_ROUNDS): the origin's TSC at the middle of that round trip, minus
  * its own, is the delta -accel aggregate adds to its ticks.  The error
  * is at most half the round trip, tens of microseconds on one host:
  * less than any exchange between vCPUs of two fragments takes through
@@ -34,7 +34,19 @@
 #include "hw/aggregate/clock.h"
 #include "trace.h"
 
-#define CLOCK_ROUNDS        8
+/*
+ * At least CLOCK_MIN_ROUNDS round trips, and more (up to
+ * CLOCK_MAX_ROUNDS, a short pause apart) until one took at most
+ * CLOCK_GOOD_RTT_US: on a loaded host a peer's link thread can wait
+ * milliseconds for a core, in one direction only, and the error of the
+ * answer is up to half its round trip.  50 microseconds is less than a
+ * vCPU of one fragment takes to see a store of another's (a DSM round
+ * trip), which is what Linux's TSC warp check can observe.
+ */
+#define CLOCK_MIN_ROUNDS    8
+#define CLOCK_MAX_ROUNDS    200
+#define CLOCK_GOOD_RTT_US   100
+#define CLOCK_PAUSE_US      500
 #define CLOCK_TIMEOUT_MS    2000
 
 static struct {
@@ -85,13 +97,14 @@ static bool clock_ask_origin(int64_t *origin_ticks)
 
 void aggregate_clock_sync(void)
 {
-    int64_t best_rtt = INT64_MAX, best_delta = 0;
+    int64_t best_rtt = INT64_MAX, best_us = INT64_MAX, best_delta = 0;
     int i;
 
     if (qatomic_read(&clk.synced)) {
         return;
     }
-    for (i = 0; i < CLOCK_ROUNDS; i++) {
+    for (i = 0; i < CLOCK_MAX_ROUNDS; i++) {
+        int64_t t0_us = g_get_monotonic_time();
         int64_t t0 = cpu_get_host_ticks();
         int64_t local = cpu_get_ticks();
         int64_t origin, rtt;
@@ -105,12 +118,25 @@ void aggregate_clock_sync(void)
         rtt = cpu_get_host_ticks() - t0;
         if (rtt < best_rtt) {
             best_rtt = rtt;
+            best_us = g_get_monotonic_time() - t0_us;
             best_delta = origin - (local + rtt / 2);
+        }
+        if (i + 1 >= CLOCK_MIN_ROUNDS) {
+            if (best_us <= CLOCK_GOOD_RTT_US) {
+                break;
+            }
+            g_usleep(CLOCK_PAUSE_US);
         }
     }
     if (best_rtt != INT64_MAX) {
-        trace_aggregate_clock_synced(best_delta, best_rtt);
+        trace_aggregate_clock_synced(best_delta, best_rtt, best_us, i + 1);
         aggregate_accel_set_tick_delta(best_delta);
+        if (best_us > CLOCK_GOOD_RTT_US) {
+            warn_report("aggregate: the quickest of %d clock requests to "
+                        "the origin took %" PRId64 " us; the guest's TSC "
+                        "may differ by up to half that between fragments",
+                        CLOCK_MAX_ROUNDS, best_us);
+        }
     }
     qatomic_set(&clk.synced, true);
 }
