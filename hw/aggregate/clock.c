@@ -21,6 +21,14 @@
  * is at most half the round trip, tens of microseconds on one host:
  * less than any exchange between vCPUs of two fragments takes through
  * the DSM, so no guest can observe it as a TSC going backwards.
+ *
+ * The TSC stands still while the VM is stopped, as QEMU_CLOCK_VIRTUAL
+ * (and the HPET) does, but each fragment stops and restarts at its own
+ * moment: after a stop and cont the fragments' TSCs differ by the
+ * difference of their pauses, which Linux notices at the next CPU
+ * bring-up as a warp.  So every fragment but the origin agrees again
+ * whenever the VM starts running, before its vCPUs resume, using only
+ * answers the origin gave while its VM ran.
  */
 
 #include "qemu/osdep.h"
@@ -30,6 +38,7 @@
 #include "qemu/thread.h"
 #include "qemu/timer.h"
 #include "system/cpu-timers.h"
+#include "system/runstate.h"
 #include "hw/aggregate/accel.h"
 #include "hw/aggregate/clock.h"
 #include "trace.h"
@@ -54,6 +63,7 @@ static struct {
     uint32_t self;
     uint32_t origin;
     bool synced;                /* the delta is set (or the origin) */
+    QemuMutex sync_lock;        /* one aggregate_clock_sync() at a time */
 
     /* lock protects the fields below */
     QemuMutex lock;
@@ -62,22 +72,16 @@ static struct {
     uint32_t wait_id;           /* the CLOCK_REQ awaiting its answer */
     bool answered;
     int64_t origin_ticks;
+    bool origin_running;
 } clk;
 
-void aggregate_clock_start(DSM *dsm, uint32_t self, uint32_t origin)
+/*
+ * One round trip: the origin's ticks and whether its VM ran, or false
+ * once @deadline (g_get_monotonic_time() milliseconds) has passed.
+ */
+static bool clock_ask_origin(int64_t deadline, int64_t *origin_ticks,
+                             bool *origin_running)
 {
-    clk.dsm = dsm;
-    clk.self = self;
-    clk.origin = origin;
-    clk.synced = self == origin;
-    qemu_mutex_init(&clk.lock);
-    qemu_cond_init(&clk.cond);
-}
-
-/* One round trip: the origin's ticks, or false after the timeout. */
-static bool clock_ask_origin(int64_t *origin_ticks)
-{
-    int64_t deadline = g_get_monotonic_time() / 1000 + CLOCK_TIMEOUT_MS;
     DSMMsg msg = { .type = DSM_MSG_CLOCK_REQ };
 
     QEMU_LOCK_GUARD(&clk.lock);
@@ -92,28 +96,34 @@ static bool clock_ask_origin(int64_t *origin_ticks)
         }
     }
     *origin_ticks = clk.origin_ticks;
+    *origin_running = clk.origin_running;
     return true;
 }
 
-void aggregate_clock_sync(void)
+static void clock_sync_locked(void)
 {
+    int64_t deadline = g_get_monotonic_time() / 1000 + CLOCK_TIMEOUT_MS;
     int64_t best_rtt = INT64_MAX, best_us = INT64_MAX, best_delta = 0;
     int i;
 
-    if (qatomic_read(&clk.synced)) {
-        return;
-    }
     for (i = 0; i < CLOCK_MAX_ROUNDS; i++) {
         int64_t t0_us = g_get_monotonic_time();
         int64_t t0 = cpu_get_host_ticks();
         int64_t local = cpu_get_ticks();
         int64_t origin, rtt;
+        bool running;
 
-        if (!clock_ask_origin(&origin)) {
-            warn_report("aggregate: the origin did not answer a clock "
-                        "request; the guest's TSC may differ between "
-                        "fragments");
+        if (!clock_ask_origin(deadline, &origin, &running)) {
+            warn_report("aggregate: the origin did not answer clock "
+                        "requests while its VM ran; the guest's TSC may "
+                        "differ between fragments");
             break;
+        }
+        if (!running) {
+            /* Its TSC stands still until its cont arrives. */
+            g_usleep(CLOCK_PAUSE_US);
+            i--;
+            continue;
         }
         rtt = cpu_get_host_ticks() - t0;
         if (rtt < best_rtt) {
@@ -135,10 +145,37 @@ void aggregate_clock_sync(void)
             warn_report("aggregate: the quickest of %d clock requests to "
                         "the origin took %" PRId64 " us; the guest's TSC "
                         "may differ by up to half that between fragments",
-                        CLOCK_MAX_ROUNDS, best_us);
+                        i, best_us);
         }
     }
-    qatomic_set(&clk.synced, true);
+}
+
+void aggregate_clock_sync(void)
+{
+    if (qatomic_read(&clk.synced)) {
+        return;
+    }
+    QEMU_LOCK_GUARD(&clk.sync_lock);
+    if (!clk.synced) {
+        clock_sync_locked();
+        qatomic_set(&clk.synced, true);
+    }
+}
+
+/*
+ * The VM starts running again here (vCPUs not yet resumed): agree on
+ * the TSC again if we had (see the top of the file).  Runs after the
+ * lifecycle handler has sent our cont to the others.  It waits on the
+ * network with the BQL held: only our own and the origin's link
+ * threads take part, and neither needs the BQL.
+ */
+static void clock_vm_state_changed(void *opaque, bool running, RunState state)
+{
+    if (!running || !qatomic_read(&clk.synced)) {
+        return;
+    }
+    QEMU_LOCK_GUARD(&clk.sync_lock);
+    clock_sync_locked();
 }
 
 /* Receive thread: answer at once, without locks. */
@@ -146,7 +183,8 @@ static bool clock_answer(uint32_t from, const DSMMsg *msg, Error **errp)
 {
     DSMMsg resp = {
         .type = DSM_MSG_CLOCK_RESP,
-        .clock = { .id = msg->clock.id, .ticks = cpus_get_elapsed_ticks() },
+        .clock = { .id = msg->clock.id, .ticks = cpus_get_elapsed_ticks(),
+                   .running = runstate_is_running() },
     };
 
     if (clk.self != clk.origin) {
@@ -169,6 +207,7 @@ static bool clock_answered(uint32_t from, const DSMMsg *msg, Error **errp)
     /* A late answer to a request that timed out is dropped. */
     if (msg->clock.id == clk.wait_id && !clk.answered) {
         clk.origin_ticks = msg->clock.ticks;
+        clk.origin_running = msg->clock.running;
         clk.answered = true;
         qemu_cond_signal(&clk.cond);
     }
@@ -181,4 +220,20 @@ bool aggregate_clock_handle(uint32_t from, const DSMMsg *msg, Error **errp)
         return clock_answer(from, msg, errp);
     }
     return clock_answered(from, msg, errp);
+}
+
+void aggregate_clock_start(DSM *dsm, uint32_t self, uint32_t origin)
+{
+    clk.dsm = dsm;
+    clk.self = self;
+    clk.origin = origin;
+    clk.synced = self == origin;
+    qemu_mutex_init(&clk.lock);
+    qemu_mutex_init(&clk.sync_lock);
+    qemu_cond_init(&clk.cond);
+    if (self != origin) {
+        /* After lifecycle.c's handler, which sends the cont. */
+        qemu_add_vm_change_state_handler_prio(clock_vm_state_changed, NULL,
+                                              1);
+    }
 }

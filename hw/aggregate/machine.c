@@ -498,7 +498,7 @@ static void aggregate_machine_reset(MachineState *ms, ResetType type)
     AggregateMachineClass *amc = AGGREGATE_MACHINE_GET_CLASS(ms);
 
     amc->parent_reset(ms, type);
-    aggregate_vcpu_park_remote();
+    aggregate_vcpu_reset();
     if (AGGREGATE_MACHINE(ms)->dsm) {
         aggregate_lifecycle_reset_done();
     }

@@ -41,7 +41,8 @@
  *
  * Not moved: the vCPU's NUMA node (the guest's topology stays as it
  * booted) and its memory, which follows it page by page through the
- * DSM as it touches it.
+ * DSM as it touches it.  A guest reset puts every vCPU back where the
+ * command line placed it (aggregate_vcpu_reset()).
  */
 
 #include "qemu/osdep.h"
@@ -75,6 +76,8 @@ static struct {
     uint32_t self;
     uint32_t nr_cpus;
 
+    const uint32_t *initial;        /* the command line's placement */
+
     /* Written under the BQL; read anywhere with qatomic_read(). */
     uint32_t *owner;
 
@@ -99,32 +102,11 @@ uint32_t aggregate_vcpu_owner(uint32_t cpu)
     return qatomic_read(&vcpus.owner[cpu]);
 }
 
-void aggregate_vcpu_park_remote(void)
-{
-    CPUState *cs;
-
-    if (!vcpus.dsm || !aggregate_accel_enabled()) {
-        return;
-    }
-    CPU_FOREACH(cs) {
-        if (aggregate_vcpu_owner(cs->cpu_index) != vcpus.self) {
-            aggregate_accel_park(cs);
-        }
-    }
-}
-
-/* Record that @cpu runs on @owner since move @epoch.  BQL held. */
-static void vcpu_set_owner(uint32_t cpu, uint32_t owner, uint32_t epoch)
+/* @cpu runs on @owner from now on.  BQL held. */
+static void vcpu_place(uint32_t cpu, uint32_t owner)
 {
     uint32_t old = vcpus.owner[cpu];
 
-    vcpus.moving[cpu] = false;
-    if (epoch <= vcpus.epoch[cpu]) {
-        trace_aggregate_vcpu_owner_stale(cpu, owner, epoch,
-                                         vcpus.epoch[cpu]);
-        return;
-    }
-    vcpus.epoch[cpu] = epoch;
     if (old == owner) {
         return;
     }
@@ -133,11 +115,48 @@ static void vcpu_set_owner(uint32_t cpu, uint32_t owner, uint32_t epoch)
                                       owner == vcpus.self);
     }
     qatomic_set(&vcpus.owner[cpu], owner);
-    trace_aggregate_vcpu_owner(cpu, old, owner, epoch);
+    trace_aggregate_vcpu_owner(cpu, old, owner, vcpus.epoch[cpu]);
     qapi_event_send_aggregate_vcpu_migrated(cpu,
                                             dsm_fragment_id(vcpus.dsm, old),
                                             dsm_fragment_id(vcpus.dsm,
                                                             owner));
+}
+
+/* Record that @cpu runs on @owner since move @epoch.  BQL held. */
+static void vcpu_set_owner(uint32_t cpu, uint32_t owner, uint32_t epoch)
+{
+    vcpus.moving[cpu] = false;
+    if (epoch <= vcpus.epoch[cpu]) {
+        trace_aggregate_vcpu_owner_stale(cpu, owner, epoch,
+                                         vcpus.epoch[cpu]);
+        return;
+    }
+    vcpus.epoch[cpu] = epoch;
+    vcpu_place(cpu, owner);
+}
+
+/*
+ * Every fragment resets with the guest (lifecycle.c), and a reset
+ * vCPU's state is the same everywhere: each one goes back where the
+ * command line placed it, so the firmware and the boot CPU start on
+ * the origin, whose 8259 PIC only the origin's APICs can take
+ * interrupts from.  The epochs stay: a VCPU_OWNER of a move before
+ * the reset that arrives late changes nothing.
+ */
+void aggregate_vcpu_reset(void)
+{
+    CPUState *cs;
+
+    if (!vcpus.dsm || !aggregate_accel_enabled()) {
+        return;
+    }
+    CPU_FOREACH(cs) {
+        vcpus.moving[cs->cpu_index] = false;
+        vcpu_place(cs->cpu_index, vcpus.initial[cs->cpu_index]);
+        if (aggregate_vcpu_owner(cs->cpu_index) != vcpus.self) {
+            aggregate_accel_park(cs);
+        }
+    }
 }
 
 /* ---- the fragment that gives a vCPU away */
@@ -390,6 +409,7 @@ void aggregate_vcpu_start(DSM *dsm, uint32_t self, const uint32_t *owner,
     vcpus.dsm = dsm;
     vcpus.self = self;
     vcpus.nr_cpus = nr_cpus;
+    vcpus.initial = g_memdup2(owner, nr_cpus * sizeof(*owner));
     vcpus.owner = g_memdup2(owner, nr_cpus * sizeof(*owner));
     vcpus.epoch = g_new0(uint32_t, nr_cpus);
     vcpus.moving = g_new0(bool, nr_cpus);

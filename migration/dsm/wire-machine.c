@@ -73,9 +73,12 @@ typedef struct QEMU_PACKED DSMWireRunState {
     uint8_t reserved[7];
 } DSMWireRunState;
 
+#define DSM_CLOCK_RUNNING   0x01
+
 typedef struct QEMU_PACKED DSMWireClock {
     uint32_t id;
-    uint8_t reserved[4];
+    uint8_t flags;
+    uint8_t reserved[3];
     uint64_t ticks;
 } DSMWireClock;
 
@@ -351,6 +354,7 @@ static void dsm_encode_clock(const DSMMsg *msg, GByteArray *out)
 {
     DSMWireClock w = {
         .id = cpu_to_be32(msg->clock.id),
+        .flags = msg->clock.running ? DSM_CLOCK_RUNNING : 0,
         .ticks = cpu_to_be64(msg->clock.ticks),
     };
 
@@ -366,7 +370,14 @@ static bool dsm_decode_clock(const uint8_t *buf, size_t len,
     msg->clock = (DSMClock) {
         .id = be32_to_cpu(w.id),
         .ticks = be64_to_cpu(w.ticks),
+        .running = w.flags & DSM_CLOCK_RUNNING,
     };
+    if (w.flags & ~DSM_CLOCK_RUNNING) {
+        error_setg(errp, "dsm: %s flags 0x%x invalid, expected 0x0 or 0x%x "
+                   "(running)", dsm_msg_type_name(msg->type), w.flags,
+                   DSM_CLOCK_RUNNING);
+        return false;
+    }
     return dsm_check_reserved(dsm_msg_type_name(msg->type), w.reserved,
                               sizeof(w.reserved), errp);
 }

@@ -193,11 +193,13 @@ typedef struct DSMIOMap {
 
 /*
  * CLOCK_REQ: what is your TSC (the guest's, in host ticks)?  CLOCK_RESP:
- * the answer, @ticks read when the request arrived; @id pairs them.
+ * the answer, @ticks read when the request arrived, and whether the VM
+ * ran there then (a stopped VM's TSC stands still); @id pairs them.
  */
 typedef struct DSMClock {
     uint32_t id;
     uint64_t ticks;
+    bool running;               /* CLOCK_RESP */
 } DSMClock;
 
 /*

@@ -34,10 +34,11 @@ uint32_t aggregate_vcpu_owner(uint32_t cpu);
 uint32_t aggregate_vcpu_count(void);
 
 /*
- * aggregate_vcpu_park_remote: after a system reset (BQL held, vCPUs
- * paused), park again the vCPUs other fragments run.
+ * aggregate_vcpu_reset: after a system reset (BQL held, vCPUs paused),
+ * put every vCPU back where the command line placed it and park again
+ * the ones other fragments run.
  */
-void aggregate_vcpu_park_remote(void);
+void aggregate_vcpu_reset(void);
 
 /*
  * aggregate_vcpu_check: is this message of the vCPU family acceptable

@@ -8,10 +8,12 @@
 # times, including both onto one fragment and back; the requests go
 # to either fragment's monitor, whether it runs the vCPU or not.  Then,
 # with the two vCPUs swapped (each on the other fragment than it
-# started on), every CPU must still take its timer interrupts and
-# rescheduling IPIs, the shared counter must end exact, the checksums
-# must be right and the guest must power off with every fragment
-# exiting 0.  The monitors must refuse bad requests with clear errors.
+# started on), every CPU must still take its timer interrupts, the
+# shared counter must end exact and the checksums must be right.  The
+# guest then reboots: the reset puts each vCPU back where the command
+# line placed it, the second boot runs everything again, and the guest
+# powers off with every fragment exiting 0.  The monitors must refuse
+# bad requests with clear errors.
 #
 # Copyright (c) 2026 The aggvm authors
 
@@ -39,9 +41,12 @@ PLAN = [(1, 'f0'), (0, 'f1'), (1, 'f1'), (0, 'f0')]
 FINAL = [(0, 'f1'), (1, 'f0')]
 
 
-def console_has(path, text):
+def console_has(path, text, after=None):
     with open(path, errors='replace') as f:
-        return text in f.read()
+        console = f.read()
+    if after:
+        console = console[console.rfind(after):] if after in console else ''
+    return text in console
 
 
 @unittest.skipUnless(os.geteuid() == 0, 'needs root (netns, userfaultfd)')
@@ -50,13 +55,13 @@ class VcpuMigration(unittest.TestCase):
     def args(self, ns):
         gdir = guest_dir()
         append = ('console=ttyS0 quiet loglevel=1 panic=-1 '
-                  'aggvm.run=checksum,ticks,counter aggvm.then=poweroff '
+                  'aggvm.run=checksum,ticks,counter aggvm.then=reboot-once '
                   'aggvm.checksum_per_cpu=1 aggvm.checksum_n=%d '
                   'aggvm.counter_n=%d' % (CHECKSUM_N, COUNTER_N))
         args = ['-machine', 'aggregate,connect-timeout=60',
                 '-accel', 'aggregate', '-m', '%dM' % (2 * NODE_MB),
                 '-smp', '2,sockets=2,cores=1', '-cpu', CPU_MODEL,
-                '-nodefaults', '-display', 'none', '-no-reboot',
+                '-nodefaults', '-display', 'none',
                 '-kernel', os.path.join(gdir, 'vmlinuz'),
                 '-initrd', os.path.join(gdir, 'initrd'), '-append', append]
         for i in range(2):
@@ -92,9 +97,10 @@ class VcpuMigration(unittest.TestCase):
             print('# fragment log: ' + log.read())
             log.close()
 
-    def wait_console(self, text, timeout):
+    def wait_console(self, text, timeout, after=None):
+        """Wait for @text, or for @text after the last @after."""
         deadline = time.monotonic() + timeout
-        while not console_has(self.console, text):
+        while not console_has(self.console, text, after):
             if time.monotonic() > deadline or self.procs[1].poll() is not None:
                 with open(self.console, errors='replace') as f:
                     tail = '\n'.join(f.read().splitlines()[-30:])
@@ -154,6 +160,19 @@ class VcpuMigration(unittest.TestCase):
                                                     'destination': 'f0'})
         self.move(1, 'f1', 'f0')
 
+    def check_reset_places_back(self):
+        """The guest's reboot puts both vCPUs back where they started."""
+        for frag in ('f0', 'f1'):
+            for cpu, dest in ((0, 'f0'), (1, 'f1')):
+                self.qmp[frag].wait_event('AGGREGATE_VCPU_MIGRATED',
+                                          timeout=300, **{
+                                              'cpu-index': cpu,
+                                              'destination': dest})
+        # The second boot has begun (and is still running).
+        self.wait_console('checksum.n=', 300, after='lifecycle.boot=1')
+        for frag in ('f0', 'f1'):
+            self.assertEqual(self.placement(frag), {'f0': [0], 'f1': [1]})
+
     def move_during_checksum(self):
         deadline = time.monotonic() + 400
         moves = 0
@@ -186,23 +205,32 @@ class VcpuMigration(unittest.TestCase):
                     self.assertEqual(self.placement(frag),
                                      {'f0': [1], 'f1': [0]})
                 print('# %d moves during the checksum' % moves)
+                self.check_reset_places_back()
                 codes = [p.wait(300) for p in reversed(self.procs)]
             finally:
                 self.stop()
             with open(self.console, errors='replace') as f:
                 console = f.read()
-        r, end = parse_results(console)
-        for key, value in sorted(r.items()):
-            print('# guest: %s=%s' % (key, value))
         tail = '\n'.join(console.splitlines()[-30:])
         self.assertEqual(codes, [0, 0], tail)
-        self.assertEqual(end, 'AGGVM-END status=ok failed=', tail)
-        for cpu in range(2):
-            self.assertEqual(r['checksum.cpu%d.sha256' % cpu],
-                             expected_checksum(cpu + 1, 2, CHECKSUM_N))
-            # Moved vCPUs take their interrupts: the tick of a busy CPU.
-            self.assertGreater(int(r['ticks.cpu%d.timer' % cpu]), 10)
-        self.assertEqual(r['counter.total'], str(2 * COUNTER_N))
+        # The run with the vCPUs moved, then the one after the reboot.
+        second = console.index('AGGVM-BEGIN', console.index('AGGVM-END'))
+        for run in (console[:second], console[second:]):
+            r, end = parse_results(run)
+            for key, value in sorted(r.items()):
+                print('# guest: %s=%s' % (key, value))
+            self.assertEqual(end, 'AGGVM-END status=ok failed=', tail)
+            for cpu in range(2):
+                self.assertEqual(r['checksum.cpu%d.sha256' % cpu],
+                                 expected_checksum(cpu + 1, 2, CHECKSUM_N))
+                # Moved vCPUs take their interrupts: a busy CPU's tick.
+                self.assertGreater(int(r['ticks.cpu%d.timer' % cpu]), 10)
+            self.assertEqual(r['counter.total'], str(2 * COUNTER_N))
+            # One TSC, through the moves and the stop and cont: the
+            # second boot's CPU bring-up would find a warp otherwise.
+            self.assertIn(r['guest.clocksource'], ('tsc', 'tsc-early'))
+            self.assertEqual(r['guest.tsc_complaints'], '0')
+        self.assertEqual(r['lifecycle.boot'], '2')
 
 
 if __name__ == '__main__':

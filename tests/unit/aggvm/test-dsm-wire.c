@@ -81,6 +81,8 @@ static const DSMMsg sample_msgs[] = {
     { .type = DSM_MSG_CLOCK_REQ, .seq = 23, .clock = { .id = 9 } },
     { .type = DSM_MSG_CLOCK_RESP, .seq = 24,
       .clock = { .id = 9, .ticks = 0x123456789abcdefULL } },
+    { .type = DSM_MSG_CLOCK_RESP, .seq = 32,
+      .clock = { .id = 10, .ticks = 1, .running = true } },
     { .type = DSM_MSG_IO_MAP, .seq = 17,
       .io_map = { .offset = 0x90, .len = 15,
                   .bytes = { 0x30, 0x33, 0x33, 0x33, 0x33, 0x33, 0x33 } } },
@@ -127,6 +129,7 @@ static void assert_msg_equal(const DSMMsg *a, const DSMMsg *b)
     g_assert_cmpint(a->running, ==, b->running);
     g_assert_cmpuint(a->clock.id, ==, b->clock.id);
     g_assert_cmpuint(a->clock.ticks, ==, b->clock.ticks);
+    g_assert_cmpint(a->clock.running, ==, b->clock.running);
     g_assert_cmpuint(a->io_map.offset, ==, b->io_map.offset);
     g_assert_cmpmem(a->io_map.bytes, a->io_map.len,
                     b->io_map.bytes, b->io_map.len);
@@ -379,6 +382,8 @@ static const BadCase bad_cases[] = {
       "message type 0x0503 unknown" },
     { "clock-reserved", { .type = DSM_MSG_CLOCK_RESP },
       { { MUT_SET8, OFF_PAYLOAD + 5, 1 } }, "CLOCK_RESP reserved" },
+    { "clock-bad-flags", { .type = DSM_MSG_CLOCK_RESP },
+      { { MUT_SET8, OFF_PAYLOAD + 4, 3 } }, "CLOCK_RESP flags 0x3 invalid" },
     { "type-past-lifecycle", REQ_R, { { MUT_SET16, OFF_TYPE, 0x0404 } },
       "message type 0x0404 unknown" },
     { "run-state-bad", { .type = DSM_MSG_RUN_STATE },
