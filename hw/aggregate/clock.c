@@ -16,8 +16,9 @@
  * fragment delivers the first INIT to one of its vCPUs (the guest
  * cannot read the TSC there before), it asks the origin for its TSC
  * several times, Cristian-style, and keeps the answer with the shortest
- * round trip (see CLOCK_MIN_ROUNDS): the origin's TSC at the middle of that round trip, minus
- * its own, is the delta -accel aggregate adds to its ticks.  The error
+ * round trip (see CLOCK_MIN_ROUNDS): the origin's TSC at the middle of
+ * that round trip, minus its own, is the delta -accel aggregate adds to
+ * its ticks.  The error
  * is at most half the round trip, tens of microseconds on one host:
  * less than any exchange between vCPUs of two fragments takes through
  * the DSM, so no guest can observe it as a TSC going backwards.
