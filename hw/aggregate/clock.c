@@ -18,10 +18,10 @@
  * several times, Cristian-style, and keeps the answer with the shortest
  * round trip (see CLOCK_MIN_ROUNDS): the origin's TSC at the middle of
  * that round trip, minus its own, is the delta -accel aggregate adds to
- * its ticks.  The error
- * is at most half the round trip, tens of microseconds on one host:
- * less than any exchange between vCPUs of two fragments takes through
- * the DSM, so no guest can observe it as a TSC going backwards.
+ * its ticks.  The error is at most half the round trip, tens of
+ * microseconds on one host: less than any exchange between vCPUs of
+ * two fragments takes through the DSM, so no guest can observe it as a
+ * TSC going backwards.
  *
  * The TSC stands still while the VM is stopped, as QEMU_CLOCK_VIRTUAL
  * (and the HPET) does, but each fragment stops and restarts at its own
