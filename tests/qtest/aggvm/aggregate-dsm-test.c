@@ -836,13 +836,17 @@ typedef struct BadMessage {
     uint16_t version;
     uint16_t type;
     uint32_t length;
-    uint8_t payload[16];        /* then these bytes */
+    uint8_t payload[32];        /* then these bytes */
     size_t payload_len;
 } BadMessage;
 
-#define MAGIC   0x41474731
-#define REQ     0x0101
-#define DATA    0x0105
+#define MAGIC       0x41474731
+#define REQ         0x0101
+#define DATA        0x0105
+#define IRQ         0x0301
+#define CLOCK_RESP  0x0502
+#define VCPU_STATE  0x0602
+#define VCPU_OWNER  0x0603
 
 /* Pages of the hostile test: f0 homes 0..16383 and has written one. */
 #define HOSTILE_PAGE    0x300
@@ -859,6 +863,18 @@ static const BadMessage bad_messages[] = {
     /* Well-formed, but DATA(E, ZERO) for a page f0 never asked for. */
     { "unsolicited-data", MAGIC, 1, DATA, 16,
       { 0, 0, 0, 0, 0, 0, 0x03, 0x00, 0, 0, 0, 1, 1, 1, 0, 0 }, 16 },
+    /* Well-formed machine messages that make no sense from f1. */
+    { "irq-for-no-vcpu", MAGIC, 1, IRQ, 8, { 0, 0, 0, 5, 0x30 }, 8 },
+    { "clock-answer-not-from-origin", MAGIC, 1, CLOCK_RESP, 16,
+      { 0, 0, 0, 1, 1 }, 16 },
+    { "vcpu-owner-of-no-vcpu", MAGIC, 1, VCPU_OWNER, 16,
+      { 0, 0, 0, 9, 0, 0, 0, 1, 0, 0, 0, 1 }, 16 },
+    /* Says it comes from f0, the receiver itself. */
+    { "vcpu-state-wrong-sender", MAGIC, 1, VCPU_STATE, 25,
+      { 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, [24] = 0x41 }, 25 },
+    /* A vCPU's state for a fragment that runs none (-accel qtest). */
+    { "vcpu-state-not-loaded", MAGIC, 1, VCPU_STATE, 25,
+      { 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, [24] = 0x41 }, 25 },
 };
 
 /* Header (sequence 7) and payload of @bad, into @buf; returns the size. */
@@ -946,7 +962,7 @@ static void test_hostile_peer(const void *opaque)
         "id=f1,address=127.0.0.1:%d,cpus=1,mem=64M", p0, p1);
     QTestState *qts = qtest_init(args);
     int fd = hostile_connect(p0);
-    uint8_t bytes[32];
+    uint8_t bytes[48];
     size_t len = bad_message_bytes(bad, bytes);
     QDict *rsp;
     int tries;
