@@ -372,6 +372,9 @@ static void *iofwd_worker_thread(void *opaque)
         case DSM_MSG_RESET:
             aggregate_lifecycle_peer_reset(w->peer);
             break;
+        case DSM_MSG_RESET_DONE:
+            aggregate_lifecycle_peer_reset_done(w->peer);
+            break;
         default:
             iofwd_replay(&msg->io);
             resp.io = msg->io;
@@ -469,6 +472,7 @@ static bool iofwd_handle(void *opaque, uint32_t from, const DSMMsg *msg,
     case DSM_MSG_RUN_STATE:
         return aggregate_lifecycle_handle(from, msg, errp);
     case DSM_MSG_RESET:
+    case DSM_MSG_RESET_DONE:
         iofwd_queue(fwd, from, msg);    /* in order with CPU_EVENT */
         return true;
     case DSM_MSG_CLOCK_REQ:

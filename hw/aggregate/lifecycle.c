@@ -30,9 +30,14 @@
  * RESET to the others.  The receiver's worker for the sender, which
  * also replays the sender's INIT and SIPI in order, requests a local
  * reset and waits for it, so the firmware's SIPIs after the reboot find
- * reset vCPUs.  A reset a peer asked for is not sent back.  vCPUs of
- * other fragments run until their fragment resets; a guest that reboots
- * stops them first (Linux halts every other CPU).
+ * reset vCPUs.  A reset a peer asked for is not sent back; each peer
+ * answers RESET_DONE once it has reset, and the fragment that reset
+ * first keeps its vCPUs paused until every peer has (bounded, with the
+ * BQL dropped so that its workers can finish what the peers' vCPUs
+ * forwarded before they stopped).  Otherwise a vCPU that asked for the
+ * reset from another fragment (Linux reboots on CPU 0, wherever it
+ * runs) would go on running its old code there while the firmware
+ * already runs here.
  */
 
 #include "qemu/osdep.h"
@@ -41,6 +46,7 @@
 #include "qemu/atomic.h"
 #include "qemu/main-loop.h"
 #include "qemu/notify.h"
+#include "qemu/timer.h"
 #include "block/aio.h"
 #include "qapi/qapi-commands-misc.h"
 #include "system/runstate.h"
@@ -50,6 +56,8 @@
 
 /* How long an exiting fragment waits for its SHUTDOWN to leave. */
 #define LIFECYCLE_FLUSH_MS  2000
+/* How long a reset waits for the other fragments to reset too. */
+#define LIFECYCLE_RESET_MS  5000
 
 static struct {
     DSM *dsm;
@@ -62,6 +70,7 @@ static struct {
     QemuCond reset_cond;        /* resets changed */
     uint64_t resets;            /* machine resets so far, start-up's too */
     bool reset_from_peer;       /* the next reset is a peer's */
+    uint32_t resets_awaited;    /* RESET_DONE still to come */
 } lifecycle;
 
 static void lifecycle_shutdown(Notifier *notifier, void *data)
@@ -79,6 +88,26 @@ static void lifecycle_shutdown(Notifier *notifier, void *data)
     dsm_flush(lifecycle.dsm, LIFECYCLE_FLUSH_MS);
 }
 
+/* Main loop, vCPUs paused: until every peer has reset, or the bound. */
+static void lifecycle_wait_peer_resets(void)
+{
+    int64_t deadline = qemu_clock_get_ms(QEMU_CLOCK_REALTIME) +
+                       LIFECYCLE_RESET_MS;
+
+    while (lifecycle.resets_awaited && !qatomic_read(&lifecycle.remote)) {
+        int64_t left = deadline - qemu_clock_get_ms(QEMU_CLOCK_REALTIME);
+
+        if (left <= 0) {
+            warn_report("aggregate: %u fragment(s) did not confirm the "
+                        "reset within %d ms; going on",
+                        lifecycle.resets_awaited, LIFECYCLE_RESET_MS);
+            lifecycle.resets_awaited = 0;
+            return;
+        }
+        qemu_cond_timedwait_bql(&lifecycle.reset_cond, left);
+    }
+}
+
 void aggregate_lifecycle_reset_done(void)
 {
     DSMMsg msg = {
@@ -88,7 +117,9 @@ void aggregate_lifecycle_reset_done(void)
 
     if (lifecycle.resets++ && !lifecycle.reset_from_peer) {
         trace_aggregate_reset_send();
+        lifecycle.resets_awaited = dsm_nr_fragments(lifecycle.dsm) - 1;
         dsm_send_peers(lifecycle.dsm, &msg);
+        lifecycle_wait_peer_resets();
     }
     lifecycle.reset_from_peer = false;
     qemu_cond_broadcast(&lifecycle.reset_cond);
@@ -97,12 +128,27 @@ void aggregate_lifecycle_reset_done(void)
 void aggregate_lifecycle_peer_reset(uint32_t from)
 {
     uint64_t before = lifecycle.resets;
+    DSMMsg done = {
+        .type = DSM_MSG_RESET_DONE,
+        .cause = SHUTDOWN_CAUSE_GUEST_RESET,
+    };
 
     trace_aggregate_reset_recv(from);
     lifecycle.reset_from_peer = true;
     qemu_system_reset_request(SHUTDOWN_CAUSE_GUEST_RESET);
     while (lifecycle.resets == before && !qatomic_read(&lifecycle.remote)) {
         qemu_cond_wait_bql(&lifecycle.reset_cond);
+    }
+    dsm_send(lifecycle.dsm, from, &done);
+}
+
+/* On the worker for @from, BQL held: one peer less to wait for. */
+void aggregate_lifecycle_peer_reset_done(uint32_t from)
+{
+    trace_aggregate_reset_done_recv(from);
+    if (lifecycle.resets_awaited) {
+        lifecycle.resets_awaited--;
+        qemu_cond_broadcast(&lifecycle.reset_cond);
     }
 }
 

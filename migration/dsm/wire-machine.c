@@ -10,11 +10,11 @@
  *
  * The messages the aggregate machine sends over the DSM's links: I/O
  * forwarding (IO_REQ, IO_RESP, IO_MAP), interrupts (IRQ, EOI,
- * CPU_EVENT, APIC_STATE), lifecycle (SHUTDOWN, RESET, RUN_STATE),
- * clock (CLOCK_REQ, CLOCK_RESP) and vCPUs (VCPU_MIGRATE, VCPU_STATE,
- * VCPU_OWNER).  Layouts are explicit and big-endian, like the rest of
- * the wire (wire.h); each decoder validates every field it can.  vCPU
- * indexes are checked by the receiver, which knows the CPUs.
+ * CPU_EVENT, APIC_STATE), lifecycle (SHUTDOWN, RESET, RESET_DONE,
+ * RUN_STATE), clock (CLOCK_REQ, CLOCK_RESP) and vCPUs (VCPU_MIGRATE,
+ * VCPU_STATE, VCPU_OWNER).  Layouts are explicit and big-endian, like
+ * the rest of the wire (wire.h); each decoder validates every field it
+ * can.  vCPU indexes are checked by the receiver, which knows the CPUs.
  */
 
 #include "qemu/osdep.h"
@@ -495,6 +495,8 @@ const DSMMsgDesc dsm_machine_msg_descs[] = {
     { DSM_MSG_APIC_STATE, "APIC_STATE", sizeof(DSMWireApicState), 0,
       dsm_encode_apic_state, dsm_decode_apic_state },
     { DSM_MSG_SHUTDOWN, "SHUTDOWN", sizeof(DSMWireShutdown), 0,
+      dsm_encode_shutdown, dsm_decode_shutdown },
+    { DSM_MSG_RESET_DONE, "RESET_DONE", sizeof(DSMWireShutdown), 0,
       dsm_encode_shutdown, dsm_decode_shutdown },
     { DSM_MSG_RESET, "RESET", sizeof(DSMWireShutdown), 0,
       dsm_encode_shutdown, dsm_decode_shutdown },

@@ -56,7 +56,7 @@ typedef enum DSMMsgFamily {
     DSM_FAMILY_DSM = 0x01,          /* page coherence */
     DSM_FAMILY_IO = 0x02,           /* PIO/MMIO forwarding */
     DSM_FAMILY_IRQ = 0x03,          /* IRQ, CPU_EVENT, APIC_STATE, EOI */
-    DSM_FAMILY_LIFECYCLE = 0x04,    /* SHUTDOWN, RESET, RUN_STATE */
+    DSM_FAMILY_LIFECYCLE = 0x04,    /* SHUTDOWN, RESET, RUN_STATE, ... */
     DSM_FAMILY_CLOCK = 0x05,        /* CLOCK_REQ, CLOCK_RESP */
     DSM_FAMILY_VCPU = 0x06,         /* VCPU_MIGRATE, VCPU_STATE, ... */
     DSM_FAMILY_NET = 0x07,          /* reserved: virtio-net payloads */
@@ -83,6 +83,7 @@ typedef enum DSMMsgType {
     DSM_MSG_SHUTDOWN = 0x0401,
     DSM_MSG_RESET = 0x0402,
     DSM_MSG_RUN_STATE = 0x0403,
+    DSM_MSG_RESET_DONE = 0x0404,
     DSM_MSG_CLOCK_REQ = 0x0501,
     DSM_MSG_CLOCK_RESP = 0x0502,
     DSM_MSG_VCPU_MIGRATE = 0x0601,
@@ -255,7 +256,7 @@ typedef struct DSMMsg {
     DSMIrq irq;                 /* IRQ, EOI */
     DSMCpuEvent cpu_event;      /* CPU_EVENT */
     DSMApicState apic;          /* APIC_STATE */
-    uint32_t cause;             /* SHUTDOWN, RESET: a ShutdownCause */
+    uint32_t cause;             /* SHUTDOWN, RESET, RESET_DONE */
     bool running;               /* RUN_STATE: cont (true) or stop */
     DSMClock clock;             /* CLOCK_REQ, CLOCK_RESP */
     DSMIOMap io_map;            /* IO_MAP */

@@ -38,6 +38,12 @@ void aggregate_lifecycle_reset_done(void);
 void aggregate_lifecycle_peer_reset(uint32_t from);
 
 /*
+ * aggregate_lifecycle_peer_reset_done: fragment @from has reset after
+ * our RESET.  Called on the in-order worker for @from, BQL held.
+ */
+void aggregate_lifecycle_peer_reset_done(uint32_t from);
+
+/*
  * aggregate_lifecycle_handle: a lifecycle message from fragment @from,
  * on a link receive thread (never blocks).  False, with @errp set, for
  * a message that breaks the protocol.
