@@ -43,7 +43,7 @@ int main(int argc, char **argv)
     long cpu, mb, secs;
     size_t size, line, lines = 0;
     long long start, next, end;
-    volatile unsigned long *ws;
+    volatile unsigned long *ws;     /* every store must reach the page */
 
     if (argc != 4) {
         fprintf(stderr, "usage: wsloop CPU MEGABYTES SECONDS\n");
