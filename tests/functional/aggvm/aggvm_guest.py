@@ -16,6 +16,12 @@ import os
 import subprocess
 import tempfile
 
+# A CPU model whose TSC Linux trusts (Intel family 6: constant_tsc), so
+# the guest keeps the TSC as its clock when the fragments agree on it;
+# TCG offers no invariant-TSC flag, and with the default model Linux
+# uses the HPET even under stock single-process TCG.
+CPU_MODEL = 'qemu64,vendor=GenuineIntel,family=6,model=158'
+
 
 def guest_dir():
     return os.environ.get('AGGVM_GUEST_DIR', '/var/cache/aggvm/guest')

@@ -30,14 +30,10 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from aggvm_fragments import Namespaces  # noqa: E402
-from aggvm_guest import (expected_checksum, guest_dir,  # noqa: E402
-                         parse_results, qemu_binary)
+from aggvm_guest import (CPU_MODEL, expected_checksum,  # noqa: E402
+                         guest_dir, parse_results, qemu_binary)
 
 NODE_MB = 256
-# Linux trusts the TSC of Intel family 6 (constant_tsc); TCG offers no
-# invariant-TSC flag for other vendors, so stock TCG with the default
-# CPU model falls back to the HPET too.
-CPU_MODEL = 'qemu64,vendor=GenuineIntel,family=6,model=158'
 CHECKSUM_N = 20000
 COUNTER_N = 500
 

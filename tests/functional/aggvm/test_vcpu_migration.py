@@ -26,11 +26,10 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from aggvm_fragments import Namespaces, QMPClient  # noqa: E402
-from aggvm_guest import (expected_checksum, guest_dir,  # noqa: E402
-                         parse_results, qemu_binary)
+from aggvm_guest import (CPU_MODEL, expected_checksum,  # noqa: E402
+                         guest_dir, parse_results, qemu_binary)
 
 NODE_MB = 256
-CPU_MODEL = 'qemu64,vendor=GenuineIntel,family=6,model=158'
 CHECKSUM_N = 3000000
 COUNTER_N = 500
 MIN_MOVES = 12
