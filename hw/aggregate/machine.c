@@ -46,6 +46,8 @@
 #include "hw/aggregate/aggregate.h"
 #include "hw/aggregate/iofwd.h"
 #include "hw/i386/x86.h"
+#include "net/net.h"
+#include "net/tap.h"
 
 #define AGGREGATE_PARENT_MACHINE MACHINE_TYPE_NAME("pc-q35-10.0")
 #define AGGREGATE_DEFAULT_CONNECT_TIMEOUT 60
@@ -397,8 +399,45 @@ static bool aggregate_check_drives(Error **errp)
     return true;
 }
 
+/*
+ * In-kernel network backends (vhost) read and write the rings and
+ * buffers in guest RAM from the kernel, where the DSM's userfaultfd
+ * sees neither their reads nor their writes.
+ */
+static void aggregate_check_nic(NICState *nic, void *opaque)
+{
+    NetClientState *peer = qemu_get_queue(nic)->peer;
+    const char *why = NULL;
+
+    if (!peer || *(Error **)opaque) {
+        return;
+    }
+    switch (peer->info->type) {
+    case NET_CLIENT_DRIVER_VHOST_USER:
+        why = "is a vhost-user backend";
+        break;
+    case NET_CLIENT_DRIVER_VHOST_VDPA:
+        why = "is a vhost-vdpa backend";
+        break;
+    case NET_CLIENT_DRIVER_TAP:
+        if (tap_get_vhost_net(peer)) {
+            why = "uses vhost=on";
+        }
+        break;
+    default:
+        break;
+    }
+    if (why) {
+        error_setg((Error **)opaque, "aggregate: netdev '%s' %s, which "
+                   "accesses guest RAM in the kernel, behind the DSM; use "
+                   "vhost=off", peer->name, why);
+    }
+}
+
 static void aggregate_machine_init_done(Notifier *notifier, void *data)
 {
+    Error *err = NULL;
+
     const char *type = NULL;
 
     object_child_foreach_recursive(object_get_root(),
@@ -409,6 +448,11 @@ static void aggregate_machine_init_done(Notifier *notifier, void *data)
         exit(EXIT_FAILURE);
     }
     aggregate_check_drives(&error_fatal);
+    qemu_foreach_nic(aggregate_check_nic, &err);
+    if (err) {
+        error_report_err(err);
+        exit(EXIT_FAILURE);
+    }
 }
 
 static bool aggregate_start_dsm(AggregateMachineState *ams, GPtrArray *frags,
