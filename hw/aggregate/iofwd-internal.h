@@ -16,6 +16,7 @@
 #include "exec/memory.h"
 #include "hw/pci/pci_device.h"
 #include "hw/aggregate/iofwd.h"
+#include "hw/aggregate/net.h"
 
 /* Replays one fragment's IO_REQ and IRQ messages, in order. */
 typedef struct IOFwdWorker {
@@ -43,6 +44,8 @@ struct AggregateIOFwd {
     MemoryListener map_listener;    /* origin: sends them when they change */
     uint8_t map_sent[DSM_IO_MAP_MAX];
     IOFwdWorker *workers;           /* [nr_fragments] */
+    /* Set once at machine-init-done (qatomic); see net.c. */
+    AggregateNet *net;
 
     /* lock protects the fields below; waiters sleep on cond */
     QemuMutex lock;

@@ -57,6 +57,7 @@
 #include "iofwd-internal.h"
 #include "hw/aggregate/clock.h"
 #include "hw/aggregate/lifecycle.h"
+#include "hw/aggregate/net.h"
 #include "hw/aggregate/vcpu.h"
 #include "trace.h"
 
@@ -171,6 +172,10 @@ static MemTxResult iofwd_mem_write(void *opaque, hwaddr addr, uint64_t data,
 {
     AggregateIOFwd *fwd = opaque;
 
+    /* A virtqueue served here: see hw/aggregate/net.c. */
+    if (aggregate_net_notify(qatomic_read(&fwd->net), addr)) {
+        return MEMTX_OK;
+    }
     return iofwd_access(fwd, DSM_IO_SPACE_MEMORY, addr, &data, size, true,
                         attrs);
 }
@@ -375,6 +380,16 @@ static void *iofwd_worker_thread(void *opaque)
         case DSM_MSG_RESET_DONE:
             aggregate_lifecycle_peer_reset_done(w->peer);
             break;
+        case DSM_MSG_NET_START:
+        case DSM_MSG_NET_STOP:
+        case DSM_MSG_NET_KICK:
+            aggregate_net_deliver(w->fwd->net, w->peer, msg);
+            break;
+        case DSM_MSG_NET_TX:
+        case DSM_MSG_NET_RX:
+            aggregate_net_deliver(w->fwd->net, w->peer, msg);
+            g_free((void *)msg->net.data);
+            break;
         default:
             iofwd_replay(&msg->io);
             resp.io = msg->io;
@@ -396,6 +411,8 @@ void iofwd_queue(AggregateIOFwd *fwd, uint32_t from, const DSMMsg *msg)
     if (msg->type == DSM_MSG_VCPU_STATE) {
         /* It points into the receive buffer; the worker frees it. */
         copy->vcpu.state = g_memdup2(msg->vcpu.state, msg->vcpu.len);
+    } else if (msg->type == DSM_MSG_NET_TX || msg->type == DSM_MSG_NET_RX) {
+        copy->net.data = g_memdup2(msg->net.data, msg->net.len);
     }
     QEMU_LOCK_GUARD(&w->lock);
     g_queue_push_tail(&w->queue, copy);
@@ -478,6 +495,16 @@ static bool iofwd_handle(void *opaque, uint32_t from, const DSMMsg *msg,
     case DSM_MSG_CLOCK_REQ:
     case DSM_MSG_CLOCK_RESP:
         return aggregate_clock_handle(from, msg, errp);
+    case DSM_MSG_NET_START:
+    case DSM_MSG_NET_STOP:
+    case DSM_MSG_NET_KICK:
+    case DSM_MSG_NET_TX:
+    case DSM_MSG_NET_RX:
+        if (!aggregate_net_check(qatomic_read(&fwd->net), from, msg, errp)) {
+            return false;
+        }
+        iofwd_queue(fwd, from, msg);    /* in order with IO_RESP, IRQ */
+        return true;
     default:
         return iofwd_handle_resp(fwd, from, msg, errp);
     }
@@ -555,6 +582,11 @@ static void iofwd_replicate_map(AggregateIOFwd *fwd)
         .commit = iofwd_map_commit,
     };
     memory_listener_register(&fwd->map_listener, &address_space_memory);
+}
+
+void aggregate_iofwd_set_net(AggregateIOFwd *fwd, AggregateNet *net)
+{
+    qatomic_set(&fwd->net, net);
 }
 
 AggregateIOFwd *aggregate_iofwd_start(DSM *dsm, uint32_t self,

@@ -42,6 +42,7 @@
 #include "hw/aggregate/accel.h"
 #include "hw/aggregate/clock.h"
 #include "hw/aggregate/lifecycle.h"
+#include "hw/aggregate/net.h"
 #include "hw/aggregate/vcpu.h"
 #include "hw/aggregate/aggregate.h"
 #include "hw/aggregate/iofwd.h"
@@ -62,11 +63,13 @@ struct AggregateMachineState {
     uint32_t connect_timeout;       /* seconds to wait for the peers */
     uint32_t service_priority;      /* SCHED_FIFO, 0: normal */
     uint32_t hold_time;             /* microseconds, see DSMConfig */
+    bool pin_net_queues;            /* see hw/aggregate/net.c */
     Error *migration_blocker;
     Notifier init_done;
     uint32_t *cpu_owner;            /* [max_cpus] fragment running it */
     DSM *dsm;
     AggregateIOFwd *iofwd;
+    AggregateNet *net;
 };
 
 struct AggregateMachineClass {
@@ -436,6 +439,8 @@ static void aggregate_check_nic(NICState *nic, void *opaque)
 
 static void aggregate_machine_init_done(Notifier *notifier, void *data)
 {
+    AggregateMachineState *ams = container_of(notifier, AggregateMachineState,
+                                              init_done);
     Error *err = NULL;
 
     const char *type = NULL;
@@ -452,6 +457,11 @@ static void aggregate_machine_init_done(Notifier *notifier, void *data)
     if (err) {
         error_report_err(err);
         exit(EXIT_FAILURE);
+    }
+    if (ams->dsm) {
+        ams->net = aggregate_net_start(ams->dsm, dsm_self(ams->dsm), 0,
+                                       ams->pin_net_queues);
+        aggregate_iofwd_set_net(ams->iofwd, ams->net);
     }
 }
 
@@ -666,6 +676,17 @@ static void aggregate_machine_instance_init(Object *obj)
     AGGREGATE_MACHINE(obj)->connect_timeout =
         AGGREGATE_DEFAULT_CONNECT_TIMEOUT;
     AGGREGATE_MACHINE(obj)->hold_time = DSM_DEFAULT_HOLD_US;
+    AGGREGATE_MACHINE(obj)->pin_net_queues = true;
+}
+
+static bool aggregate_get_pin_net(Object *obj, Error **errp)
+{
+    return AGGREGATE_MACHINE(obj)->pin_net_queues;
+}
+
+static void aggregate_set_pin_net(Object *obj, bool value, Error **errp)
+{
+    AGGREGATE_MACHINE(obj)->pin_net_queues = value;
 }
 
 static void aggregate_machine_class_init(ObjectClass *oc, void *data)
@@ -706,6 +727,12 @@ static void aggregate_machine_class_init(ObjectClass *oc, void *data)
         "real-time (SCHED_FIFO) priority of the threads that serve other "
         "fragments, so that they preempt vCPUs at once; 0 (default): "
         "normal scheduling");
+    object_class_property_add_bool(oc, "pin-net-queues",
+                                   aggregate_get_pin_net,
+                                   aggregate_set_pin_net);
+    object_class_property_set_description(oc, "pin-net-queues",
+        "process queue pair i of a multi-queue virtio-net on the fragment "
+        "that runs vCPU i (default on); off: every queue on the origin");
 }
 
 static const TypeInfo aggregate_machine_info = {

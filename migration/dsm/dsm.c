@@ -149,6 +149,7 @@ struct DSM {
     Stat64 pages_supplied;
     Stat64 hold_deferrals;
     Stat64 latency_us[DSM_LATENCY_BUCKETS];
+    DSMWatchList *watches;          /* set by dsm_start(); see watch.c */
 };
 
 static DSM *dsm_instance;
@@ -156,6 +157,16 @@ static DSM *dsm_instance;
 DSM *dsm_get_instance(void)
 {
     return dsm_instance;
+}
+
+RAMBlock *dsm_ram_block(DSM *dsm)
+{
+    return dsm->rb;
+}
+
+DSMWatchList *dsm_watches(DSM *dsm)
+{
+    return dsm->watches;
 }
 
 const char *dsm_get_fragment_id(DSM *dsm)
@@ -400,6 +411,7 @@ static void dsm_fault(DSM *dsm, uint64_t page, DSMPending need)
     if (p->pend == DSM_PEND_NONE) {
         stat64_add(need == DSM_PEND_W ? &dsm->write_faults
                                       : &dsm->read_faults, 1);
+        dsm_watch_count(dsm->watches, page);
         dsm_send_req(dsm, page, need);
     } else if (p->pend == DSM_PEND_R && need == DSM_PEND_W) {
         p->want_write = true;
@@ -819,6 +831,7 @@ DSM *dsm_start(const DSMConfig *cfg, Error **errp)
     dsm->nr_fragments = cfg->nr_fragments;
     dsm->ids = g_strdupv((char **)cfg->ids);
     dsm->rb = cfg->rb;
+    dsm->watches = dsm_watch_list_new();
     dsm->host = qemu_ram_get_host_addr(cfg->rb);
     dsm->ram_offset = qemu_ram_get_offset(cfg->rb);
     dsm->nr_pages = qemu_ram_get_used_length(cfg->rb) / DSM_PAGE_SIZE;

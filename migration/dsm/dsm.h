@@ -14,6 +14,7 @@
 
 #include "exec/cpu-common.h"
 #include "migration/dsm/wire.h"
+#include "migration/dsm/watch.h"
 #include "qapi/qapi-types-sockets.h"
 
 typedef struct DSM DSM;
@@ -145,5 +146,9 @@ bool dsm_get_peer_beat(DSM *dsm, uint32_t peer, DSMPeerBeat *beat);
 
 /* The DSM of this process, or NULL when it is not an aggregate VM. */
 DSM *dsm_get_instance(void);
+
+/* The RAM block the DSM manages, and its fault watches (watch.c). */
+RAMBlock *dsm_ram_block(DSM *dsm);
+DSMWatchList *dsm_watches(DSM *dsm);
 
 #endif /* MIGRATION_DSM_DSM_H */

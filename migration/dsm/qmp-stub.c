@@ -30,3 +30,9 @@ void qmp_aggregate_vcpu_migrate(int64_t cpu_index, const char *fragment,
 {
     error_setg(errp, "aggregate VMs are not supported by this QEMU binary");
 }
+
+AggregateNetPairInfoList *qmp_query_aggregate_net(Error **errp)
+{
+    error_setg(errp, "aggregate VMs are not supported by this QEMU binary");
+    return NULL;
+}

@@ -11,10 +11,11 @@
  * The messages the aggregate machine sends over the DSM's links: I/O
  * forwarding (IO_REQ, IO_RESP, IO_MAP), interrupts (IRQ, EOI,
  * CPU_EVENT, APIC_STATE), lifecycle (SHUTDOWN, RESET, RESET_DONE,
- * RUN_STATE), clock (CLOCK_REQ, CLOCK_RESP) and vCPUs (VCPU_MIGRATE,
- * VCPU_STATE, VCPU_OWNER).  Layouts are explicit and big-endian, like
- * the rest of the wire (wire.h); each decoder validates every field it
- * can.  vCPU indexes are checked by the receiver, which knows the CPUs.
+ * RUN_STATE), clock (CLOCK_REQ, CLOCK_RESP), vCPUs (VCPU_MIGRATE,
+ * VCPU_STATE, VCPU_OWNER) and network queue pairs (NET_*).  Layouts
+ * are explicit and big-endian, like the rest of the wire (wire.h); each
+ * decoder validates every field it can.  vCPU indexes, NICs and queue
+ * pairs are checked by the receiver, which knows them.
  */
 
 #include "qemu/osdep.h"
@@ -101,6 +102,41 @@ typedef struct QEMU_PACKED DSMWireVcpuState {
     int64_t clock_ns;
 } DSMWireVcpuState;
 
+typedef struct QEMU_PACKED DSMWireNetId {
+    uint32_t nic;
+    uint32_t pair;
+} DSMWireNetId;
+
+typedef struct QEMU_PACKED DSMWireNetVq {
+    uint64_t desc;
+    uint64_t avail;
+    uint64_t used;
+    uint64_t notify;
+    uint64_t msi_addr;
+    uint32_t msi_data;
+    uint32_t num;
+    uint16_t last_avail;
+    uint16_t vector;
+    uint8_t msi_masked;
+    uint8_t reserved[3];
+} DSMWireNetVq;
+
+typedef struct QEMU_PACKED DSMWireNetStart {
+    DSMWireNetId id;
+    uint32_t curr_pairs;
+    uint8_t status;
+    uint8_t update;
+    uint16_t reserved;
+    uint64_t features;
+    DSMWireNetVq q[2];
+} DSMWireNetStart;
+
+typedef struct QEMU_PACKED DSMWireNetKick {
+    DSMWireNetId id;
+    uint32_t vq;
+    uint32_t reserved;
+} DSMWireNetKick;
+
 QEMU_BUILD_BUG_ON(sizeof(DSMWireIOReq) != 32);
 QEMU_BUILD_BUG_ON(sizeof(DSMWireIOResp) != 16);
 QEMU_BUILD_BUG_ON(sizeof(DSMWireIrq) != 8);
@@ -111,7 +147,11 @@ QEMU_BUILD_BUG_ON(sizeof(DSMWireClock) != 16);
 QEMU_BUILD_BUG_ON(sizeof(DSMWireRunState) != 8);
 QEMU_BUILD_BUG_ON(sizeof(DSMWireIOMap) != 20);
 QEMU_BUILD_BUG_ON(sizeof(DSMWireVcpu) != 16);
-QEMU_BUILD_BUG_ON(sizeof(DSMWireVcpuState) + DSM_VCPU_STATE_MAX !=
+QEMU_BUILD_BUG_ON(sizeof(DSMWireVcpuState) + DSM_VCPU_STATE_MAX >
+                  DSM_MAX_PAYLOAD);
+QEMU_BUILD_BUG_ON(sizeof(DSMWireNetVq) != 56);
+QEMU_BUILD_BUG_ON(sizeof(DSMWireNetStart) != 136);
+QEMU_BUILD_BUG_ON(sizeof(DSMWireNetId) + DSM_NET_PACKET_MAX !=
                   DSM_MAX_PAYLOAD);
 
 static void dsm_encode_io_req(const DSMMsg *msg, GByteArray *out)
@@ -479,6 +519,169 @@ static bool dsm_decode_vcpu_state(const uint8_t *buf, size_t len,
     return dsm_vcpu_from_wire("VCPU_STATE", &w.vcpu, lim, &msg->vcpu, errp);
 }
 
+/* The net family: every message starts with the NIC and queue pair. */
+
+static DSMWireNetId dsm_net_id_to_wire(const DSMNet *n)
+{
+    return (DSMWireNetId) {
+        .nic = cpu_to_be32(n->nic),
+        .pair = cpu_to_be32(n->pair),
+    };
+}
+
+static void dsm_net_id_from_wire(const DSMWireNetId *w, DSMNet *n)
+{
+    n->nic = be32_to_cpu(w->nic);
+    n->pair = be32_to_cpu(w->pair);
+}
+
+static DSMWireNetVq dsm_net_vq_to_wire(const DSMNetVq *q)
+{
+    return (DSMWireNetVq) {
+        .desc = cpu_to_be64(q->desc),
+        .avail = cpu_to_be64(q->avail),
+        .used = cpu_to_be64(q->used),
+        .notify = cpu_to_be64(q->notify),
+        .msi_addr = cpu_to_be64(q->msi_addr),
+        .msi_data = cpu_to_be32(q->msi_data),
+        .num = cpu_to_be32(q->num),
+        .last_avail = cpu_to_be16(q->last_avail),
+        .vector = cpu_to_be16(q->vector),
+        .msi_masked = q->msi_masked,
+    };
+}
+
+static bool dsm_net_vq_from_wire(const DSMWireNetVq *w, DSMNetVq *q,
+                                 Error **errp)
+{
+    q->desc = be64_to_cpu(w->desc);
+    q->avail = be64_to_cpu(w->avail);
+    q->used = be64_to_cpu(w->used);
+    q->notify = be64_to_cpu(w->notify);
+    q->msi_addr = be64_to_cpu(w->msi_addr);
+    q->msi_data = be32_to_cpu(w->msi_data);
+    q->num = be32_to_cpu(w->num);
+    q->last_avail = be16_to_cpu(w->last_avail);
+    q->vector = be16_to_cpu(w->vector);
+    q->msi_masked = w->msi_masked;
+    if (w->msi_masked > 1) {
+        error_setg(errp, "dsm: NET_START with MSI-X mask %u", w->msi_masked);
+        return false;
+    }
+    if (!q->num || q->num > 32768 || (q->num & (q->num - 1))) {
+        error_setg(errp, "dsm: NET_START with a queue of %u entries",
+                   q->num);
+        return false;
+    }
+    return dsm_check_reserved("NET_START", w->reserved,
+                              sizeof(w->reserved), errp);
+}
+
+static void dsm_encode_net_start(const DSMMsg *msg, GByteArray *out)
+{
+    const DSMNet *n = &msg->net;
+    DSMWireNetStart w = {
+        .id = dsm_net_id_to_wire(n),
+        .curr_pairs = cpu_to_be32(n->curr_pairs),
+        .status = n->status,
+        .update = n->update,
+        .features = cpu_to_be64(n->features),
+        .q = { dsm_net_vq_to_wire(&n->q[0]), dsm_net_vq_to_wire(&n->q[1]) },
+    };
+
+    g_byte_array_append(out, (const guint8 *)&w, sizeof(w));
+}
+
+static bool dsm_decode_net_start(const uint8_t *buf, size_t len,
+                                 const DSMLimits *lim, DSMMsg *msg,
+                                 Error **errp)
+{
+    DSMNet *n = &msg->net;
+    DSMWireNetStart w;
+
+    memcpy(&w, buf, sizeof(w));
+    dsm_net_id_from_wire(&w.id, n);
+    n->curr_pairs = be32_to_cpu(w.curr_pairs);
+    n->status = w.status;
+    n->update = w.update;
+    n->features = be64_to_cpu(w.features);
+    if (w.update > 1 || !n->curr_pairs) {
+        error_setg(errp, "dsm: NET_START with %u queue pairs in use "
+                   "(update %u)", n->curr_pairs, w.update);
+        return false;
+    }
+    return dsm_net_vq_from_wire(&w.q[0], &n->q[0], errp) &&
+           dsm_net_vq_from_wire(&w.q[1], &n->q[1], errp) &&
+           dsm_check_reserved("NET_START", (const uint8_t *)&w.reserved,
+                              sizeof(w.reserved), errp);
+}
+
+static void dsm_encode_net_id(const DSMMsg *msg, GByteArray *out)
+{
+    DSMWireNetId w = dsm_net_id_to_wire(&msg->net);
+
+    g_byte_array_append(out, (const guint8 *)&w, sizeof(w));
+}
+
+static bool dsm_decode_net_id(const uint8_t *buf, size_t len,
+                              const DSMLimits *lim, DSMMsg *msg,
+                              Error **errp)
+{
+    DSMWireNetId w;
+
+    memcpy(&w, buf, sizeof(w));
+    dsm_net_id_from_wire(&w, &msg->net);
+    return true;
+}
+
+static void dsm_encode_net_kick(const DSMMsg *msg, GByteArray *out)
+{
+    DSMWireNetKick w = {
+        .id = dsm_net_id_to_wire(&msg->net),
+        .vq = cpu_to_be32(msg->net.vq),
+    };
+
+    g_byte_array_append(out, (const guint8 *)&w, sizeof(w));
+}
+
+static bool dsm_decode_net_kick(const uint8_t *buf, size_t len,
+                                const DSMLimits *lim, DSMMsg *msg,
+                                Error **errp)
+{
+    DSMWireNetKick w;
+
+    memcpy(&w, buf, sizeof(w));
+    dsm_net_id_from_wire(&w.id, &msg->net);
+    msg->net.vq = be32_to_cpu(w.vq);
+    if (msg->net.vq > 1) {
+        error_setg(errp, "dsm: NET_KICK for virtqueue %u of a pair",
+                   msg->net.vq);
+        return false;
+    }
+    return dsm_check_reserved("NET_KICK", (const uint8_t *)&w.reserved,
+                              sizeof(w.reserved), errp);
+}
+
+/* NET_TX, NET_RX: the NIC and pair, then the packet. */
+
+static void dsm_encode_net_packet(const DSMMsg *msg, GByteArray *out)
+{
+    assert(msg->net.len && msg->net.len <= DSM_NET_PACKET_MAX);
+    dsm_encode_net_id(msg, out);
+    g_byte_array_append(out, msg->net.data, msg->net.len);
+}
+
+static bool dsm_decode_net_packet(const uint8_t *buf, size_t len,
+                                  const DSMLimits *lim, DSMMsg *msg,
+                                  Error **errp)
+{
+    /* The header check allowed only a non-empty packet. */
+    dsm_decode_net_id(buf, len, lim, msg, errp);
+    msg->net.len = len - sizeof(DSMWireNetId);
+    msg->net.data = buf + sizeof(DSMWireNetId);
+    return true;
+}
+
 const DSMMsgDesc dsm_machine_msg_descs[] = {
     { DSM_MSG_IO_REQ, "IO_REQ", sizeof(DSMWireIOReq), 0,
       dsm_encode_io_req, dsm_decode_io_req },
@@ -513,6 +716,16 @@ const DSMMsgDesc dsm_machine_msg_descs[] = {
       .varies = true },
     { DSM_MSG_VCPU_OWNER, "VCPU_OWNER", sizeof(DSMWireVcpu), 0,
       dsm_encode_vcpu, dsm_decode_vcpu },
+    { DSM_MSG_NET_START, "NET_START", sizeof(DSMWireNetStart), 0,
+      dsm_encode_net_start, dsm_decode_net_start },
+    { DSM_MSG_NET_STOP, "NET_STOP", sizeof(DSMWireNetId), 0,
+      dsm_encode_net_id, dsm_decode_net_id },
+    { DSM_MSG_NET_KICK, "NET_KICK", sizeof(DSMWireNetKick), 0,
+      dsm_encode_net_kick, dsm_decode_net_kick },
+    { DSM_MSG_NET_TX, "NET_TX", sizeof(DSMWireNetId), DSM_NET_PACKET_MAX,
+      dsm_encode_net_packet, dsm_decode_net_packet, .varies = true },
+    { DSM_MSG_NET_RX, "NET_RX", sizeof(DSMWireNetId), DSM_NET_PACKET_MAX,
+      dsm_encode_net_packet, dsm_decode_net_packet, .varies = true },
 };
 
 const size_t dsm_nr_machine_msg_descs = ARRAY_SIZE(dsm_machine_msg_descs);

@@ -39,8 +39,13 @@
 #define DSM_CONFIG_HASH_SIZE    32
 /* The largest state VCPU_STATE carries (CPU and local APIC). */
 #define DSM_VCPU_STATE_MAX      (64 * 1024)
-/* The largest payload of any known type: VCPU_STATE with its state. */
-#define DSM_MAX_PAYLOAD         (24 + DSM_VCPU_STATE_MAX)
+/*
+ * The largest packet NET_TX and NET_RX carry: a 64 KiB GSO frame, its
+ * Ethernet header and the backend's virtio-net header.
+ */
+#define DSM_NET_PACKET_MAX      (64 * 1024 + 512)
+/* The largest payload of any known type: NET_TX/NET_RX with a packet. */
+#define DSM_MAX_PAYLOAD         (8 + DSM_NET_PACKET_MAX)
 
 /*
  * Message types.  The high byte is the family, the low byte the message
@@ -59,7 +64,7 @@ typedef enum DSMMsgFamily {
     DSM_FAMILY_LIFECYCLE = 0x04,    /* SHUTDOWN, RESET, RUN_STATE, ... */
     DSM_FAMILY_CLOCK = 0x05,        /* CLOCK_REQ, CLOCK_RESP */
     DSM_FAMILY_VCPU = 0x06,         /* VCPU_MIGRATE, VCPU_STATE, ... */
-    DSM_FAMILY_NET = 0x07,          /* reserved: virtio-net payloads */
+    DSM_FAMILY_NET = 0x07,          /* virtio-net queue pairs */
 } DSMMsgFamily;
 
 typedef enum DSMMsgType {
@@ -89,6 +94,11 @@ typedef enum DSMMsgType {
     DSM_MSG_VCPU_MIGRATE = 0x0601,
     DSM_MSG_VCPU_STATE = 0x0602,
     DSM_MSG_VCPU_OWNER = 0x0603,
+    DSM_MSG_NET_START = 0x0701,
+    DSM_MSG_NET_STOP = 0x0702,
+    DSM_MSG_NET_KICK = 0x0703,
+    DSM_MSG_NET_TX = 0x0704,
+    DSM_MSG_NET_RX = 0x0705,
 } DSMMsgType;
 
 /* What a REQ asks for and what a FWD tells the supplier to serve. */
@@ -224,6 +234,47 @@ typedef struct DSMVcpu {
 } DSMVcpu;
 
 /*
+ * The net family (hw/aggregate/net.c): queue pair @pair of the origin's
+ * @nic-th multi-queue virtio-net, processed on another fragment.
+ * NET_START (origin to that fragment) hands the pair over: the
+ * negotiated @features, @status and @curr_pairs, and per virtqueue
+ * (receive, transmit) its rings, size, notify address, next available
+ * index and MSI-X vector with the vector's message and mask; with
+ * @update, the pair is already there and only @status, @curr_pairs
+ * and the MSI-X messages changed.  NET_STOP takes it back (device
+ * reset: its ring state is dropped).  NET_KICK passes on a notify of
+ * virtqueue @vq (0 receive, 1 transmit) that reached the origin.
+ * NET_TX (to the origin, for the backend) and NET_RX (from it) carry
+ * one packet of @len bytes, as the backend sends and takes it.
+ */
+typedef struct DSMNetVq {
+    uint64_t desc;
+    uint64_t avail;
+    uint64_t used;
+    uint64_t notify;            /* guest-physical address of its notify */
+    uint64_t msi_addr;
+    uint32_t msi_data;
+    uint32_t num;
+    uint16_t last_avail;
+    uint16_t vector;
+    bool msi_masked;
+} DSMNetVq;
+
+typedef struct DSMNet {
+    uint32_t nic;
+    uint32_t pair;
+    uint32_t vq;                /* NET_KICK */
+    bool update;                /* NET_START */
+    uint8_t status;             /* NET_START */
+    uint32_t curr_pairs;        /* NET_START */
+    uint64_t features;          /* NET_START */
+    DSMNetVq q[2];              /* NET_START */
+    uint32_t len;               /* NET_TX, NET_RX: bytes at @data */
+    /* NET_TX, NET_RX: points into the caller's buffer, like DATA's. */
+    const uint8_t *data;
+} DSMNet;
+
+/*
  * PING and PONG, the heartbeat (heartbeat.c): @sent_ns is when the PING
  * left, on the pinger's clock (PONG echoes it); @resident and
  * @exclusive are the sender's page counts.
@@ -262,6 +313,7 @@ typedef struct DSMMsg {
     DSMIOMap io_map;            /* IO_MAP */
     DSMVcpu vcpu;               /* VCPU_MIGRATE, VCPU_STATE, VCPU_OWNER */
     DSMBeat beat;               /* PING, PONG */
+    DSMNet net;                 /* the NET_* family */
 } DSMMsg;
 
 /* A validated header, in host byte order. */

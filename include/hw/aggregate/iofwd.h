@@ -32,4 +32,12 @@ AggregateIOFwd *aggregate_iofwd_start(DSM *dsm, uint32_t self,
                                       hwaddr ram_below_4g,
                                       hwaddr ram_above_4g, hwaddr bios_size);
 
+/*
+ * aggregate_iofwd_set_net: route the NET_* messages to @net and let it
+ * take the notifies of the virtqueues served here.  Once, at
+ * machine-init-done.
+ */
+typedef struct AggregateNet AggregateNet;
+void aggregate_iofwd_set_net(AggregateIOFwd *fwd, AggregateNet *net);
+
 #endif /* HW_AGGREGATE_IOFWD_H */

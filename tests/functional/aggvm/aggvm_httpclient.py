@@ -104,8 +104,11 @@ def cmd_fetch(a):
     t0 = time.monotonic()
     body = get(a.base, '/' + a.name)
     secs = time.monotonic() - t0
-    return {'len': len(body), 'sha256': hashlib.sha256(body).hexdigest(),
-            'seconds': secs, 'mb_per_s': len(body) / (1 << 20) / secs}
+    result = {'len': len(body), 'sha256': hashlib.sha256(body).hexdigest(),
+              'seconds': secs, 'mb_per_s': len(body) / (1 << 20) / secs}
+    if a.text:
+        result['text'] = body.decode(errors='replace')
+    return result
 
 
 def main():
@@ -122,6 +125,8 @@ def main():
     f = sub.add_parser('fetch')
     f.add_argument('base')
     f.add_argument('name')
+    f.add_argument('--text', action='store_true',
+                   help='also return the body as text')
     a = ap.parse_args()
     result = {'get': cmd_get, 'put': cmd_put, 'fetch': cmd_fetch}[a.cmd](a)
     json.dump(result, sys.stdout)

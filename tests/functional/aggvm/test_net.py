@@ -10,8 +10,17 @@
 # uploads one, and every body is checked against the guest's sha256.
 # Both receive queues must take interrupts, the CPU that takes queue
 # i's being CPU i (Linux's affinity), so both fragments' vCPUs handle
-# traffic.  Then the guest powers off and every fragment exits 0.  A
-# vhost backend is refused at start-up.
+# traffic.  Then the guest powers off and every fragment exits 0.
+#
+# Three ways: queue pair 1 processed on fragment f1, which runs vCPU 1
+# (the default, pin-net-queues=on), with plain multi-queue and with
+# RSS; and every queue on the origin (pin-net-queues=off).  With
+# pinning, query-aggregate-net must show pair 1 served on f1 with its
+# packets counted there, and its ring pages must stay on f1: at most a
+# few DSM faults on them over a whole traffic round.  The guest also
+# changes the number of queue pairs in use (control queue) to 1 and
+# back to 2, with traffic checked after each change.  A vhost backend
+# is refused at start-up.
 #
 # Copyright (c) 2026 The aggvm authors
 
@@ -25,7 +34,7 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from aggvm_fragments import Namespaces  # noqa: E402
+from aggvm_fragments import Namespaces, QMPClient  # noqa: E402
 from aggvm_guest import (CPU_MODEL, guest_dir, parse_results,  # noqa: E402
                          qemu_binary)
 
@@ -37,6 +46,10 @@ BLOB_MB = 8
 UPLOAD_MB = 4
 SMALL = ['s%d' % i for i in range(16)]
 BOOT_TIMEOUT = 600
+# DSM faults on the pinned pair's ring pages during one traffic round
+# (thousands of packets): the rings stay on f1, so only a stray touch
+# from another fragment (none expected) would fault.
+RING_FAULTS_PER_ROUND = 8
 
 
 def netdev(vhost='off'):
@@ -44,18 +57,20 @@ def netdev(vhost='off'):
             'vhost=%s' % (TAP, vhost))
 
 
-def guest_args(ns, extra_append=''):
+def guest_args(ns, extra_append='', pin=True, device_opts=''):
     gdir = guest_dir()
     append = ('console=ttyS0 quiet loglevel=1 panic=-1 aggvm.run=netserve '
               'aggvm.then=poweroff aggvm.netserve_mb=%d %s'
               % (BLOB_MB, extra_append))
-    args = ['-machine', 'aggregate,connect-timeout=60',
+    args = ['-machine', 'aggregate,connect-timeout=60,pin-net-queues=%s'
+            % ('on' if pin else 'off'),
             '-accel', 'aggregate', '-m', '%dM' % (2 * NODE_MB),
             '-smp', '2,sockets=2,cores=1', '-cpu', CPU_MODEL,
             '-nodefaults', '-display', 'none',
             '-kernel', os.path.join(gdir, 'vmlinuz'),
             '-initrd', os.path.join(gdir, 'initrd'), '-append', append,
-            '-device', 'virtio-net-pci,netdev=n0,mq=on,vectors=6']
+            '-device', 'virtio-net-pci,netdev=n0,mq=on,vectors=6' +
+            device_opts]
     for i in range(2):
         args += ['-object', 'aggregate-fragment,id=f%d,address=%s:7000,'
                  'cpus=%d,mem=%dM' % (i, ns.addrs[i], i, NODE_MB)]
@@ -108,25 +123,39 @@ class MultiQueueNet(unittest.TestCase):
         self.assertEqual(len(out.stderr.strip().splitlines()), 1,
                          out.stderr)
 
-    def test_http_two_queues(self):
+    def test_http_pinned_queues(self):
+        self.run_guest(pin=True)
+
+    def test_http_pinned_queues_rss(self):
+        self.run_guest(pin=True, device_opts=',rss=on')
+
+    def test_http_queues_on_origin(self):
+        self.run_guest(pin=False)
+
+    def run_guest(self, pin, device_opts=''):
         with Namespaces(2, prefix='aggvm-n%d' % os.getpid()) as ns, \
              tempfile.TemporaryDirectory(prefix='aggvm-net-') as tmp:
             add_tap(ns.names[0])
             console = os.path.join(tmp, 'console.log')
             open(console, 'w').close()
-            procs, logs = [], []
+            procs, logs, self.qmp = [], [], {}
             try:
                 for i in (1, 0):
                     log = open(os.path.join(tmp, 'f%d.log' % i), 'w+')
                     logs.append(log)
+                    qmp = os.path.join(tmp, 'f%d.qmp' % i)
                     procs.append(subprocess.Popen(
                         ['ip', 'netns', 'exec', ns.names[i], qemu_binary()] +
-                        guest_args(ns) +
+                        guest_args(ns, pin=pin, device_opts=device_opts) +
                         ['-netdev', netdev(), '-machine', 'fragment=f%d' % i,
+                         '-qmp', 'unix:%s,server=on,wait=off' % qmp,
                          '-serial', 'file:' + console if i == 0 else 'null'],
                         stdin=subprocess.DEVNULL, stdout=log,
                         stderr=subprocess.STDOUT))
-                self.run_traffic(ns, console, procs)
+                    self.qmp['f%d' % i] = QMPClient(qmp, procs[-1])
+                self.run_traffic(ns, console, procs, pin)
+                for q in self.qmp.values():
+                    q.close()
                 for p in procs:
                     self.assertEqual(p.wait(120), 0)
                 with open(console, errors='replace') as f:
@@ -142,13 +171,46 @@ class MultiQueueNet(unittest.TestCase):
                     print('# fragment log: ' + log.read())
                     log.close()
 
-    def run_traffic(self, ns, console, procs):
+    def pairs(self, frag):
+        """query-aggregate-net on @frag: {pair: info}."""
+        return {p['pair']: p
+                for p in self.qmp[frag].command('query-aggregate-net')}
+
+    def check_placement(self, pin):
+        f0, f1 = self.pairs('f0'), self.pairs('f1')
+        print('# query-aggregate-net: f0 %s f1 %s' % (f0, f1))
+        self.assertEqual(sorted(f0), [0, 1])
+        self.assertTrue(f0[0]['here'])
+        self.assertEqual(f0[0]['fragment'], 'f0')
+        self.assertFalse(f1[0]['here'])
+        self.assertNotIn('fragment', f1[0])
+        self.assertEqual(f0[1]['here'], not pin)
+        self.assertEqual(f0[1]['fragment'], 'f1' if pin else 'f0')
+        self.assertEqual(f1[1]['here'], pin)
+        return f0, f1
+
+    def traffic_round(self, origin_ns, want):
+        got = self.client(origin_ns, 'get', *SMALL, '--concurrency', '8',
+                          '--requests', '64')
+        self.assertEqual(got['errors'], [])
+        for name in SMALL:
+            self.assertEqual(got['sha256'][name],
+                             [want['netserve.%s.sha256' % name]], name)
+        return got
+
+    def set_queues(self, origin_ns, n):
+        got = self.client(origin_ns, 'fetch', 'cgi-bin/queues?%d' % n,
+                          '--text')
+        self.assertEqual(got['text'].split(), [str(n), '2'], got)
+
+    def run_traffic(self, ns, console, procs, pin):
         text = self.wait_console(console, 'netserve.ready=1', procs,
                                  BOOT_TIMEOUT)
         want, _ = parse_results(text)
         self.assertEqual(want['netserve.rx_queues'], '2')
         self.assertEqual(want['netserve.tx_queues'], '2')
         origin_ns = ns.names[0]
+        self.check_placement(pin)
 
         got = self.client(origin_ns, 'get', *SMALL, '--concurrency', '8',
                           '--requests', '128')
@@ -168,6 +230,25 @@ class MultiQueueNet(unittest.TestCase):
         self.assertEqual(got['answer'],
                          'len=%d sha256=%s' % (got['len'], got['sha256']))
         print('# bulk to the guest: %.1f MB/s' % got['mb_per_s'])
+
+        _, f1 = self.check_placement(pin)
+        if pin:
+            self.assertGreater(f1[1]['rx-packets'], 100, f1)
+            self.assertGreater(f1[1]['tx-packets'], 100, f1)
+            # Steady state: another round moves no ring page.
+            before = f1[1]['ring-faults']
+            self.traffic_round(origin_ns, want)
+            _, f1 = self.check_placement(pin)
+            print('# ring faults on f1: %d, then %d after a round'
+                  % (before, f1[1]['ring-faults']))
+            self.assertLessEqual(f1[1]['ring-faults'] - before,
+                                 RING_FAULTS_PER_ROUND, f1)
+
+        # The driver changes the number of pairs in use: 1, then 2.
+        for n in (1, 2):
+            self.set_queues(origin_ns, n)
+            self.traffic_round(origin_ns, want)
+        self.check_placement(pin)
 
         got = self.client(origin_ns, 'fetch', 'cgi-bin/stop')
         self.assertEqual(got['len'], len('stopping\n'))

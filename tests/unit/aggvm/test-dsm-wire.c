@@ -102,6 +102,26 @@ static const DSMMsg sample_msgs[] = {
     { .type = DSM_MSG_VCPU_STATE, .seq = 29,
       .vcpu = { .cpu = 3, .fragment = 2, .epoch = 6, .clock_ns = 1,
                 .len = DSM_PAGE_SIZE, .state = test_page } },
+    { .type = DSM_MSG_NET_START, .seq = 34,
+      .net = { .nic = 1, .pair = 3, .update = true, .status = 0xf,
+               .curr_pairs = 4, .features = 0x1300ffc3ULL,
+               .q = { { .desc = 0x12345000, .avail = 0x12346000,
+                        .used = 0x12347000, .notify = 0xfe003008,
+                        .msi_addr = 0xfee01000, .msi_data = 0x4023,
+                        .num = 256, .last_avail = 0xfffe, .vector = 5 },
+                      { .desc = 0x100000000ULL, .avail = 0x100001000ULL,
+                        .used = 0x100002000ULL, .notify = 0,
+                        .msi_addr = 0xfee00000, .msi_data = 0x41,
+                        .num = 32768, .last_avail = 1, .vector = 6,
+                        .msi_masked = true } } } },
+    { .type = DSM_MSG_NET_STOP, .seq = 35, .net = { .nic = 0, .pair = 7 } },
+    { .type = DSM_MSG_NET_KICK, .seq = 36,
+      .net = { .nic = 2, .pair = 1, .vq = 1 } },
+    { .type = DSM_MSG_NET_TX, .seq = 37,
+      .net = { .nic = 0, .pair = 1, .len = 1, .data = test_page } },
+    { .type = DSM_MSG_NET_RX, .seq = 38,
+      .net = { .nic = 0, .pair = 2, .len = DSM_PAGE_SIZE,
+               .data = test_page } },
 };
 
 static void assert_msg_equal(const DSMMsg *a, const DSMMsg *b)
@@ -145,6 +165,16 @@ static void assert_msg_equal(const DSMMsg *a, const DSMMsg *b)
     g_assert_cmpint(a->vcpu.clock_ns, ==, b->vcpu.clock_ns);
     g_assert(!a->vcpu.state == !b->vcpu.state);
     g_assert_cmpmem(a->vcpu.state, a->vcpu.len, b->vcpu.state, b->vcpu.len);
+    g_assert_cmpuint(a->net.nic, ==, b->net.nic);
+    g_assert_cmpuint(a->net.pair, ==, b->net.pair);
+    g_assert_cmpuint(a->net.vq, ==, b->net.vq);
+    g_assert_cmpint(a->net.update, ==, b->net.update);
+    g_assert_cmpuint(a->net.status, ==, b->net.status);
+    g_assert_cmpuint(a->net.curr_pairs, ==, b->net.curr_pairs);
+    g_assert_cmpuint(a->net.features, ==, b->net.features);
+    g_assert_cmpmem(a->net.q, sizeof(a->net.q), b->net.q, sizeof(b->net.q));
+    g_assert(!a->net.data == !b->net.data);
+    g_assert_cmpmem(a->net.data, a->net.len, b->net.data, b->net.len);
 }
 
 static GByteArray *encode(const DSMMsg *msg)
@@ -238,6 +268,9 @@ static void test_type_names(void)
         { DSM_MSG_EOI, "EOI" }, { DSM_MSG_CLOCK_REQ, "CLOCK_REQ" },
         { DSM_MSG_CLOCK_RESP, "CLOCK_RESP" },
         { DSM_MSG_RUN_STATE, "RUN_STATE" },
+        { DSM_MSG_NET_START, "NET_START" }, { DSM_MSG_NET_STOP, "NET_STOP" },
+        { DSM_MSG_NET_KICK, "NET_KICK" }, { DSM_MSG_NET_TX, "NET_TX" },
+        { DSM_MSG_NET_RX, "NET_RX" }, { 0x0706, "unknown" },
         { 0, "unknown" }, { 0x0108, "unknown" }, { 0x0204, "unknown" },
     };
     size_t i;
@@ -307,6 +340,13 @@ typedef struct BadCase {
 
 #define REQ_R   { .type = DSM_MSG_REQ, .page = 5 }
 #define VCPU_MIG { .type = DSM_MSG_VCPU_MIGRATE, .vcpu = { .cpu = 1 } }
+#define NET_START_1 { .type = DSM_MSG_NET_START, \
+                      .net = { .curr_pairs = 1, \
+                               .q = { { .num = 256 }, { .num = 256 } } } }
+#define NET_TX_1 { .type = DSM_MSG_NET_TX, \
+                   .net = { .len = 60, .data = test_page } }
+#define NET_RX_1 { .type = DSM_MSG_NET_RX, \
+                   .net = { .len = 60, .data = test_page } }
 #define VCPU_ST { .type = DSM_MSG_VCPU_STATE, \
                   .vcpu = { .cpu = 1, .len = 100, .state = test_page } }
 #define INV_1   { .type = DSM_MSG_INV, .page = 5, .tid = 1 }
@@ -351,8 +391,51 @@ static const BadCase bad_cases[] = {
       "message type 0x0000 unknown" },
     { "type-past-dsm", REQ_R, { { MUT_SET16, OFF_TYPE, 0x0108 } },
       "message type 0x0108 unknown" },
-    { "type-of-reserved-family", REQ_R, { { MUT_SET16, OFF_TYPE, 0x0701 } },
-      "message type 0x0701 unknown" },
+    { "type-past-net", REQ_R, { { MUT_SET16, OFF_TYPE, 0x0706 } },
+      "message type 0x0706 unknown" },
+    { "type-of-unknown-family", REQ_R, { { MUT_SET16, OFF_TYPE, 0x0801 } },
+      "message type 0x0801 unknown" },
+    { "net-start-short", NET_START_1,
+      { { MUT_SET32, OFF_LENGTH, 80 }, { MUT_TRUNC, 0, 96 } },
+      "NET_START payload is 80 bytes, expected 136" },
+    { "net-start-no-pairs-in-use", NET_START_1,
+      { { MUT_SET32, OFF_PAYLOAD + 8, 0 } },
+      "NET_START with 0 queue pairs in use" },
+    { "net-start-bad-update", NET_START_1,
+      { { MUT_SET8, OFF_PAYLOAD + 13, 2 } }, "(update 2)" },
+    { "net-start-reserved", NET_START_1,
+      { { MUT_SET8, OFF_PAYLOAD + 15, 1 } },
+      "NET_START reserved bytes not zero" },
+    { "net-start-queue-size-0", NET_START_1,
+      { { MUT_SET32, OFF_PAYLOAD + 24 + 44, 0 } },
+      "NET_START with a queue of 0 entries" },
+    { "net-start-queue-size-odd", NET_START_1,
+      { { MUT_SET32, OFF_PAYLOAD + 80 + 44, 384 } },
+      "NET_START with a queue of 384 entries" },
+    { "net-start-queue-too-big", NET_START_1,
+      { { MUT_SET32, OFF_PAYLOAD + 24 + 44, 65536 } },
+      "NET_START with a queue of 65536 entries" },
+    { "net-start-bad-mask", NET_START_1,
+      { { MUT_SET8, OFF_PAYLOAD + 80 + 52, 2 } },
+      "NET_START with MSI-X mask 2" },
+    { "net-start-vq-reserved", NET_START_1,
+      { { MUT_SET8, OFF_PAYLOAD + 24 + 55, 1 } },
+      "NET_START reserved bytes not zero" },
+    { "net-stop-long", { .type = DSM_MSG_NET_STOP },
+      { { MUT_SET32, OFF_LENGTH, 9 }, { MUT_APPEND, 0, 1 } },
+      "NET_STOP payload is 9 bytes, expected 8" },
+    { "net-kick-bad-vq", { .type = DSM_MSG_NET_KICK },
+      { { MUT_SET32, OFF_PAYLOAD + 8, 2 } },
+      "NET_KICK for virtqueue 2 of a pair" },
+    { "net-kick-reserved", { .type = DSM_MSG_NET_KICK },
+      { { MUT_SET8, OFF_PAYLOAD + 15, 1 } },
+      "NET_KICK reserved bytes not zero" },
+    { "net-tx-empty", NET_TX_1,
+      { { MUT_SET32, OFF_LENGTH, 8 }, { MUT_TRUNC, 0, 24 } },
+      "NET_TX payload is 8 bytes, expected 9 to 66056" },
+    { "net-rx-too-long", NET_RX_1,
+      { { MUT_SET32, OFF_LENGTH, 8 + DSM_NET_PACKET_MAX + 1 } },
+      "NET_RX payload is 66057 bytes, expected 9 to 66056" },
     { "type-past-link", REQ_R, { { MUT_SET16, OFF_TYPE, 0x0004 } },
       "message type 0x0004 unknown" },
     { "ping-short", { .type = DSM_MSG_PING },
