@@ -75,57 +75,13 @@
 #include "standard-headers/linux/virtio_config.h"
 #include "hw/aggregate/net.h"
 #include "hw/aggregate/vcpu.h"
+#include "net-internal.h"
 #include "trace.h"
 
-#define NET_VQS_PER_PAIR    2
-
-/* What a fragment knows of one queue pair. */
-typedef struct AggregateNetPair {
-    uint32_t pair;
-    uint32_t owner;             /* fragment serving it */
-    bool remote;                /* origin: handed to @owner */
-    bool started;               /* other fragments: served here */
-
-    /* Serving fragment: the client between the subqueue and the wire. */
-    NetClientState *client;
-    NetClientState *displaced;  /* the copy's own backend queue, idle */
-    hwaddr notify[NET_VQS_PER_PAIR];
-    uint16_t vector[NET_VQS_PER_PAIR];
-
-    /* Counters, on the fragment that processed the packets. */
-    Stat64 rx_packets;
-    Stat64 rx_bytes;
-    Stat64 tx_packets;
-    Stat64 tx_bytes;
-    Stat64 kicks;               /* origin: NET_KICK sent; else received */
-    Stat64 dropped;             /* arrived while the pair was not here */
-    DSMWatch *ring_watch;       /* DSM faults on its ring pages */
-} AggregateNetPair;
-
-typedef struct AggregateNetNic {
-    AggregateNet *an;
-    uint32_t index;
-    VirtIONet *n;
-    VirtIODevice *vdev;
-    PCIDevice *pdev;
-    VirtIOPCIProxy *proxy;
-    char *netdev;               /* its backend's name */
-    AggregateNetPair *pairs;    /* [max_queue_pairs] */
-    bool handed_over;           /* origin: NET_START sent for this start */
-} AggregateNetNic;
-
-struct AggregateNet {
-    DSM *dsm;
-    uint32_t self;
-    uint32_t origin;
-    bool pin;
-    GPtrArray *nics;            /* of AggregateNetNic *, same everywhere */
-};
-
 /* For the MSI-X vector notifiers, which get no opaque. */
-static AggregateNet *aggregate_net;
+AggregateNet *aggregate_net;
 
-static bool net_is_origin(AggregateNet *an)
+bool net_is_origin(AggregateNet *an)
 {
     return an->self == an->origin;
 }
@@ -144,10 +100,29 @@ static AggregateNetNic *net_nic_of_pdev(PCIDevice *pdev)
     return NULL;
 }
 
-static void net_send(AggregateNetNic *nic, uint32_t to, DSMMsg *msg)
+void net_send(AggregateNetNic *nic, uint32_t to, DSMMsg *msg)
 {
     msg->net.nic = nic->index;
     dsm_send(nic->an->dsm, to, msg);
+}
+
+/* Count the DSM faults on the rings of @p, which this fragment serves. */
+void net_watch_rings(AggregateNetNic *nic, AggregateNetPair *p)
+{
+    VirtIODevice *vdev = nic->vdev;
+    int k;
+
+    dsm_watch_clear(p->ring_watch);
+    for (k = 0; k < NET_VQS_PER_PAIR; k++) {
+        int vq = p->pair * NET_VQS_PER_PAIR + k;
+
+        dsm_watch_add(p->ring_watch, virtio_queue_get_desc_addr(vdev, vq),
+                      virtio_queue_get_desc_size(vdev, vq));
+        dsm_watch_add(p->ring_watch, virtio_queue_get_avail_addr(vdev, vq),
+                      virtio_queue_get_avail_size(vdev, vq));
+        dsm_watch_add(p->ring_watch, virtio_queue_get_used_addr(vdev, vq),
+                      virtio_queue_get_used_size(vdev, vq));
+    }
 }
 
 /* ---- origin: decide, hand over, follow changes, take back */
@@ -261,15 +236,20 @@ static void net_hand_over(AggregateNetNic *nic, uint8_t status)
     nic->handed_over = true;
     if (why) {
         trace_aggregate_net_stay(nic->index, why);
-        return;
     }
     for (i = 0; i < nic->n->max_queue_pairs; i++) {
         AggregateNetPair *p = &nic->pairs[i];
 
-        if (net_pair_can_go(nic, p)) {
+        if (!why && net_pair_can_go(nic, p)) {
             p->remote = true;
             net_send_start(nic, p, status, false);
+        } else {
+            p->owner = nic->an->origin;
+            net_watch_rings(nic, p);
         }
+    }
+    if (why) {
+        return;
     }
     if (msix_set_vector_notifiers(nic->pdev, net_vector_use,
                                   net_vector_release, NULL) < 0) {
@@ -304,6 +284,7 @@ static void net_take_back(AggregateNetNic *nic)
         AggregateNetPair *p = &nic->pairs[i];
         DSMMsg msg = { .type = DSM_MSG_NET_STOP, .net.pair = i };
 
+        dsm_watch_clear(p->ring_watch);
         if (p->remote) {
             p->remote = false;
             trace_aggregate_net_stop_send(nic->index, i, p->owner);
@@ -417,304 +398,6 @@ static void net_origin_tx(AggregateNetNic *nic, AggregateNetPair *p,
                      m->len);
 }
 
-/* ---- the fragment serving a pair */
-
-static ssize_t net_client_receive(NetClientState *nc, const uint8_t *buf,
-                                  size_t size);
-
-static NetClientInfo net_client_info = {
-    .type = NET_CLIENT_DRIVER_NONE,
-    .size = sizeof(NetClientState),
-    .receive = net_client_receive,
-};
-
-static AggregateNetPair *net_pair_of_client(NetClientState *nc,
-                                            AggregateNetNic **nicp)
-{
-    guint i, j;
-
-    for (i = 0; i < aggregate_net->nics->len; i++) {
-        AggregateNetNic *nic = g_ptr_array_index(aggregate_net->nics, i);
-
-        for (j = 0; j < nic->n->max_queue_pairs; j++) {
-            if (nic->pairs[j].client == nc) {
-                *nicp = nic;
-                return &nic->pairs[j];
-            }
-        }
-    }
-    return NULL;
-}
-
-/* The copy's virtio-net transmits: the packet goes to the origin. */
-static ssize_t net_client_receive(NetClientState *nc, const uint8_t *buf,
-                                  size_t size)
-{
-    AggregateNetNic *nic;
-    AggregateNetPair *p = net_pair_of_client(nc, &nic);
-    DSMMsg msg = {
-        .type = DSM_MSG_NET_TX,
-        .net = { .len = size, .data = buf },
-    };
-
-    if (!p || !size || size > DSM_NET_PACKET_MAX) {
-        if (p) {
-            stat64_add(&p->dropped, 1);
-        }
-        return size;
-    }
-    msg.net.pair = p->pair;
-    stat64_add(&p->tx_packets, 1);
-    stat64_add(&p->tx_bytes, size);
-    net_send(nic, nic->an->origin, &msg);
-    return size;
-}
-
-/*
- * Put the aggregate client between the copy's subqueue and the copy's
- * backend queue, which is turned off (it stays idle: the backend that
- * counts is the origin's).  The client takes the backend's name, so
- * that net_cleanup() at exit, deleting the backend, also cleans up the
- * client, and qemu_del_nic() frees it as the subqueue's peer; for the
- * same reason both keep pointing at the subqueue.
- */
-static void net_plug_client(AggregateNetNic *nic, AggregateNetPair *p)
-{
-    NetClientState *sub = qemu_get_subqueue(nic->n->nic, p->pair);
-
-    if (sub->peer == p->client) {
-        return;
-    }
-    if (!p->client) {
-        p->displaced = sub->peer;
-        p->client = qemu_new_net_client(&net_client_info, NULL, "aggregate",
-                                        nic->netdev);
-    }
-    if (p->displaced) {
-        qemu_purge_queued_packets(sub);
-        if (p->displaced->info->type == NET_CLIENT_DRIVER_TAP) {
-            tap_disable(p->displaced);
-        }
-    }
-    sub->peer = p->client;
-    p->client->peer = sub;
-}
-
-static void net_unplug_client(AggregateNetNic *nic, AggregateNetPair *p)
-{
-    NetClientState *sub = qemu_get_subqueue(nic->n->nic, p->pair);
-
-    if (!p->client || sub->peer != p->client) {
-        return;
-    }
-    qemu_purge_queued_packets(p->client);
-    sub->peer = p->displaced;
-}
-
-/* Make our copy a bus master with MSI-X on, as the origin's is. */
-static void net_enable_pci(AggregateNetNic *nic)
-{
-    PCIDevice *pdev = nic->pdev;
-    uint16_t cmd = pci_get_word(pdev->config + PCI_COMMAND);
-    uint16_t flags = pci_get_word(pdev->config + pdev->msix_cap +
-                                  PCI_MSIX_FLAGS);
-
-    if (!(cmd & PCI_COMMAND_MASTER)) {
-        pci_host_config_write_common(pdev, PCI_COMMAND, pci_config_size(pdev),
-                                     cmd | PCI_COMMAND_MASTER, 2);
-    }
-    if ((flags & (PCI_MSIX_FLAGS_ENABLE | PCI_MSIX_FLAGS_MASKALL)) !=
-        PCI_MSIX_FLAGS_ENABLE) {
-        flags = (flags | PCI_MSIX_FLAGS_ENABLE) & ~PCI_MSIX_FLAGS_MASKALL;
-        pci_host_config_write_common(pdev, pdev->msix_cap + PCI_MSIX_FLAGS,
-                                     pci_config_size(pdev), flags, 2);
-    }
-}
-
-/* Write one MSI-X table entry the way the guest would. */
-static void net_set_msix_entry(AggregateNetNic *nic, const DSMNetVq *q)
-{
-    hwaddr base = (hwaddr)q->vector * PCI_MSIX_ENTRY_SIZE;
-    MemoryRegion *mr = &nic->pdev->msix_table_mmio;
-    MemTxAttrs attrs = MEMTXATTRS_UNSPECIFIED;
-
-    memory_region_dispatch_write(mr, base + PCI_MSIX_ENTRY_LOWER_ADDR,
-                                 (uint32_t)q->msi_addr, MO_32, attrs);
-    memory_region_dispatch_write(mr, base + PCI_MSIX_ENTRY_UPPER_ADDR,
-                                 q->msi_addr >> 32, MO_32, attrs);
-    memory_region_dispatch_write(mr, base + PCI_MSIX_ENTRY_DATA,
-                                 q->msi_data, MO_32, attrs);
-    memory_region_dispatch_write(mr, base + PCI_MSIX_ENTRY_VECTOR_CTRL,
-                                 q->msi_masked ? PCI_MSIX_ENTRY_CTRL_MASKBIT
-                                               : 0, MO_32, attrs);
-}
-
-static void net_load_vq(AggregateNetNic *nic, AggregateNetPair *p, int k,
-                        const DSMNetVq *q)
-{
-    VirtIODevice *vdev = nic->vdev;
-    int vq = p->pair * NET_VQS_PER_PAIR + k;
-
-    virtio_queue_set_num(vdev, vq, q->num);
-    virtio_queue_set_rings(vdev, vq, q->desc, q->avail, q->used);
-    virtio_queue_set_last_avail_idx(vdev, vq, q->last_avail);
-    virtio_queue_update_used_idx(vdev, vq);
-    virtio_queue_invalidate_signalled_used(vdev, vq);
-    virtio_queue_set_vector(vdev, vq, q->vector);
-    msix_vector_use(nic->pdev, q->vector);
-    p->vector[k] = q->vector;
-    p->notify[k] = q->notify;
-}
-
-static bool net_any_started(AggregateNetNic *nic)
-{
-    uint32_t i;
-
-    for (i = 0; i < nic->n->max_queue_pairs; i++) {
-        if (nic->pairs[i].started) {
-            return true;
-        }
-    }
-    return false;
-}
-
-static void net_watch_rings(AggregateNetNic *nic, AggregateNetPair *p,
-                            const DSMNet *m)
-{
-    int k;
-
-    dsm_watch_clear(p->ring_watch);
-    for (k = 0; k < NET_VQS_PER_PAIR; k++) {
-        int vq = p->pair * NET_VQS_PER_PAIR + k;
-
-        dsm_watch_add(p->ring_watch, m->q[k].desc,
-                      virtio_queue_get_desc_size(nic->vdev, vq));
-        dsm_watch_add(p->ring_watch, m->q[k].avail,
-                      virtio_queue_get_avail_size(nic->vdev, vq));
-        dsm_watch_add(p->ring_watch, m->q[k].used,
-                      virtio_queue_get_used_size(nic->vdev, vq));
-    }
-}
-
-static void net_start_pair(AggregateNetNic *nic, AggregateNetPair *p,
-                           const DSMNet *m)
-{
-    int k;
-
-    if (!net_any_started(nic)) {
-        /* Features first: they decide the header layout and sizes. */
-        virtio_set_status(nic->vdev, 0);
-        if (virtio_set_features(nic->vdev, m->features) < 0) {
-            warn_report("aggregate: %s: features 0x%" PRIx64 " refused "
-                        "here; queue pair %u stays unserved",
-                        nic->n->netclient_name, m->features, p->pair);
-            return;
-        }
-        net_enable_pci(nic);
-    }
-    for (k = 0; k < NET_VQS_PER_PAIR; k++) {
-        net_load_vq(nic, p, k, &m->q[k]);
-        net_set_msix_entry(nic, &m->q[k]);
-    }
-    net_watch_rings(nic, p, m);
-    net_plug_client(nic, p);
-    p->started = true;
-}
-
-static void net_stop_pair(AggregateNetNic *nic, AggregateNetPair *p)
-{
-    int k;
-
-    if (!p->started) {
-        return;
-    }
-    p->started = false;
-    net_unplug_client(nic, p);
-    dsm_watch_clear(p->ring_watch);
-    for (k = 0; k < NET_VQS_PER_PAIR; k++) {
-        int vq = p->pair * NET_VQS_PER_PAIR + k;
-
-        virtio_queue_set_vector(nic->vdev, vq, VIRTIO_NO_VECTOR);
-        msix_vector_unuse(nic->pdev, p->vector[k]);
-        virtio_queue_set_rings(nic->vdev, vq, 0, 0, 0);
-        p->notify[k] = 0;
-    }
-    if (!net_any_started(nic)) {
-        virtio_reset(nic->vdev);
-    }
-}
-
-static void net_fragment_start(AggregateNetNic *nic, AggregateNetPair *p,
-                               const DSMNet *m)
-{
-    trace_aggregate_net_start_recv(nic->index, p->pair, m->update,
-                                   m->status, m->curr_pairs);
-    if (!p->started) {
-        net_start_pair(nic, p, m);
-    } else {
-        int k;
-
-        for (k = 0; k < NET_VQS_PER_PAIR; k++) {
-            net_set_msix_entry(nic, &m->q[k]);
-        }
-    }
-    if (!p->started) {
-        return;
-    }
-    nic->n->curr_queue_pairs = m->curr_pairs;
-    if (nic->vdev->status != m->status) {
-        virtio_set_status(nic->vdev, m->status);
-    }
-    /* Packets held while the pair was not in use may go now. */
-    qemu_flush_queued_packets(qemu_get_subqueue(nic->n->nic, p->pair));
-}
-
-static void net_fragment_kick(AggregateNetNic *nic, AggregateNetPair *p,
-                              uint32_t vq)
-{
-    if (!p->started) {
-        stat64_add(&p->dropped, 1);
-        return;
-    }
-    stat64_add(&p->kicks, 1);
-    virtio_queue_notify(nic->vdev, p->pair * NET_VQS_PER_PAIR + vq);
-}
-
-static void net_fragment_rx(AggregateNetNic *nic, AggregateNetPair *p,
-                            const DSMNet *m)
-{
-    if (!p->started) {
-        stat64_add(&p->dropped, 1);
-        return;
-    }
-    stat64_add(&p->rx_packets, 1);
-    stat64_add(&p->rx_bytes, m->len);
-    qemu_send_packet(p->client, m->data, m->len);
-}
-
-bool aggregate_net_notify(AggregateNet *an, hwaddr addr)
-{
-    guint i, j;
-    int k;
-
-    for (i = 0; an && i < an->nics->len; i++) {
-        AggregateNetNic *nic = g_ptr_array_index(an->nics, i);
-
-        for (j = 0; j < nic->n->max_queue_pairs; j++) {
-            AggregateNetPair *p = &nic->pairs[j];
-
-            for (k = 0; p->started && k < NET_VQS_PER_PAIR; k++) {
-                if (p->notify[k] && p->notify[k] == addr) {
-                    virtio_queue_notify(nic->vdev,
-                                        j * NET_VQS_PER_PAIR + k);
-                    return true;
-                }
-            }
-        }
-    }
-    return false;
-}
-
 /* ---- messages */
 
 bool aggregate_net_check(AggregateNet *an, uint32_t from, const DSMMsg *msg,
@@ -757,17 +440,17 @@ void aggregate_net_deliver(AggregateNet *an, uint32_t from,
 
     switch (msg->type) {
     case DSM_MSG_NET_START:
-        net_fragment_start(nic, p, &msg->net);
+        net_serve_start(nic, p, &msg->net);
         break;
     case DSM_MSG_NET_STOP:
         trace_aggregate_net_stop_recv(nic->index, p->pair);
-        net_stop_pair(nic, p);
+        net_serve_stop(nic, p);
         break;
     case DSM_MSG_NET_KICK:
-        net_fragment_kick(nic, p, msg->net.vq);
+        net_serve_kick(nic, p, msg->net.vq);
         break;
     case DSM_MSG_NET_RX:
-        net_fragment_rx(nic, p, &msg->net);
+        net_serve_rx(nic, p, &msg->net);
         break;
     case DSM_MSG_NET_TX:
         net_origin_tx(nic, p, from, &msg->net);

@@ -46,10 +46,11 @@ BLOB_MB = 8
 UPLOAD_MB = 4
 SMALL = ['s%d' % i for i in range(16)]
 BOOT_TIMEOUT = 600
-# DSM faults on the pinned pair's ring pages during one traffic round
-# (thousands of packets): the rings stay on f1, so only a stray touch
-# from another fragment (none expected) would fault.
-RING_FAULTS_PER_ROUND = 8
+# DSM faults on the pinned pair's ring pages during one traffic round:
+# the rings stay on f1, except when the guest's CPU 0 uses the pair (a
+# socket keeps its transmit queue while the process moves between
+# CPUs), so at most a few, against hundreds of packets.
+RING_FAULT_SLACK = 8
 
 
 def netdev(vhost='off'):
@@ -198,6 +199,25 @@ class MultiQueueNet(unittest.TestCase):
                              [want['netserve.%s.sha256' % name]], name)
         return got
 
+    def check_ring_faults(self, origin_ns, want, pin):
+        """One more round: do pair 1's rings stay where it is served?"""
+        serving = 'f1' if pin else 'f0'
+        before = self.pairs(serving)[1]
+        self.traffic_round(origin_ns, want)
+        after = self.pairs(serving)[1]
+        faults = after['ring-faults'] - before['ring-faults']
+        packets = (after['rx-packets'] + after['tx-packets'] -
+                   before['rx-packets'] - before['tx-packets'])
+        print('# pair 1 on %s, one round: %d ring faults, %d packets'
+              % (serving, faults, packets))
+        if pin:
+            self.assertGreater(packets, 100, after)
+            self.assertLessEqual(faults, RING_FAULT_SLACK + packets // 20,
+                                 (before, after))
+        else:
+            # Written by vCPU 1 on f1, read and written here: they move.
+            self.assertGreater(faults, 0, after)
+
     def set_queues(self, origin_ns, n):
         got = self.client(origin_ns, 'fetch', 'cgi-bin/queues?%d' % n,
                           '--text')
@@ -231,18 +251,7 @@ class MultiQueueNet(unittest.TestCase):
                          'len=%d sha256=%s' % (got['len'], got['sha256']))
         print('# bulk to the guest: %.1f MB/s' % got['mb_per_s'])
 
-        _, f1 = self.check_placement(pin)
-        if pin:
-            self.assertGreater(f1[1]['rx-packets'], 100, f1)
-            self.assertGreater(f1[1]['tx-packets'], 100, f1)
-            # Steady state: another round moves no ring page.
-            before = f1[1]['ring-faults']
-            self.traffic_round(origin_ns, want)
-            _, f1 = self.check_placement(pin)
-            print('# ring faults on f1: %d, then %d after a round'
-                  % (before, f1[1]['ring-faults']))
-            self.assertLessEqual(f1[1]['ring-faults'] - before,
-                                 RING_FAULTS_PER_ROUND, f1)
+        self.check_ring_faults(origin_ns, want, pin)
 
         # The driver changes the number of pairs in use: 1, then 2.
         for n in (1, 2):
