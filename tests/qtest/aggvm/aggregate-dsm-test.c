@@ -836,8 +836,9 @@ typedef struct BadMessage {
     uint16_t version;
     uint16_t type;
     uint32_t length;
-    uint8_t payload[32];        /* then these bytes */
+    uint8_t payload[136];       /* then these bytes */
     size_t payload_len;
+    bool nic;                   /* f0 has a multi-queue virtio-net */
 } BadMessage;
 
 #define MAGIC       0x41474731
@@ -847,6 +848,9 @@ typedef struct BadMessage {
 #define CLOCK_RESP  0x0502
 #define VCPU_STATE  0x0602
 #define VCPU_OWNER  0x0603
+#define NET_START   0x0701
+#define NET_KICK    0x0703
+#define NET_TX      0x0704
 
 /* Pages of the hostile test: f0 homes 0..16383 and has written one. */
 #define HOSTILE_PAGE    0x300
@@ -875,6 +879,23 @@ static const BadMessage bad_messages[] = {
     /* A vCPU's state for a fragment that runs none (-accel qtest). */
     { "vcpu-state-not-loaded", MAGIC, 1, VCPU_STATE, 25,
       { 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, [24] = 0x41 }, 25 },
+    /*
+     * The net family (f0 has a 2-pair virtio-net): a packet for a NIC
+     * that does not exist, a notify for a pair that does not exist, a
+     * hand-over sent to the origin, one with a ring of 3 entries, and a
+     * packet of no bytes.
+     */
+    { "net-tx-for-no-nic", MAGIC, 1, NET_TX, 68,
+      { 0, 0, 0, 3, 0, 0, 0, 0, 0xff, 0xff }, 68, true },
+    { "net-kick-for-no-pair", MAGIC, 1, NET_KICK, 16,
+      { 0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0, 1 }, 16, true },
+    { "net-start-to-origin", MAGIC, 1, NET_START, 136,
+      { 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 2, 0x0f, [22] = 1,
+        [24 + 46] = 1, [80 + 46] = 1 }, 136, true },
+    { "net-start-ring-of-3", MAGIC, 1, NET_START, 136,
+      { 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 2, 0x0f,
+        [24 + 47] = 3, [80 + 46] = 1 }, 136, true },
+    { "net-tx-empty", MAGIC, 1, NET_TX, 8, { 0 }, 8, true },
 };
 
 /* Header (sequence 7) and payload of @bad, into @buf; returns the size. */
@@ -960,9 +981,12 @@ static void test_hostile_peer(const void *opaque)
         "-nodefaults -object aggregate-fragment,id=f0,"
         "address=127.0.0.1:%d,cpus=0,mem=64M -object aggregate-fragment,"
         "id=f1,address=127.0.0.1:%d,cpus=1,mem=64M", p0, p1);
-    QTestState *qts = qtest_init(args);
+    g_autofree char *nic_args = g_strdup_printf(
+        "%s -netdev tap,id=n0,script=no,downscript=no,queues=2,vhost=off "
+        "-device virtio-net-pci,netdev=n0,mq=on,vectors=6", args);
+    QTestState *qts = qtest_init(bad->nic ? nic_args : args);
     int fd = hostile_connect(p0);
-    uint8_t bytes[48];
+    uint8_t bytes[16 + sizeof(bad->payload)];
     size_t len = bad_message_bytes(bad, bytes);
     QDict *rsp;
     int tries;
