@@ -460,7 +460,7 @@ static void aggregate_machine_init_done(Notifier *notifier, void *data)
     }
     if (ams->dsm) {
         ams->net = aggregate_net_start(ams->dsm, dsm_self(ams->dsm), 0,
-                                       ams->pin_net_queues);
+                                       ams->pin_net_queues, &error_fatal);
         aggregate_iofwd_set_net(ams->iofwd, ams->net);
     }
 }

@@ -65,6 +65,7 @@ struct AggregateNet {
     uint32_t origin;
     bool pin;
     GPtrArray *nics;            /* of AggregateNetNic *, same everywhere */
+    Error *err;                 /* set-up only: the first refusal */
 };
 
 

@@ -468,7 +468,18 @@ static void net_add_nic(NICState *nicstate, void *opaque)
     AggregateNetNic *nic;
     uint32_t i;
 
-    if (!n || n->max_queue_pairs < 2) {
+    if (!n || n->max_queue_pairs < 2 || an->err) {
+        return;
+    }
+    if (an->pin && n->max_queue_pairs > aggregate_vcpu_count()) {
+        error_setg(&an->err, "aggregate: netdev '%s' has %u queue pairs, "
+                   "but queue pair i goes to the fragment of vCPU i and "
+                   "there are %u vCPUs; give it queues=%u or fewer, or "
+                   "-machine pin-net-queues=off",
+                   qemu_get_queue(nicstate)->peer ?
+                   qemu_get_queue(nicstate)->peer->name : n->netclient_name,
+                   n->max_queue_pairs, aggregate_vcpu_count(),
+                   aggregate_vcpu_count());
         return;
     }
     bus = qdev_get_parent_bus(DEVICE(n));
@@ -500,7 +511,7 @@ static void net_add_nic(NICState *nicstate, void *opaque)
 }
 
 AggregateNet *aggregate_net_start(DSM *dsm, uint32_t self, uint32_t origin,
-                                  bool pin)
+                                  bool pin, Error **errp)
 {
     AggregateNet *an = g_new0(AggregateNet, 1);
 
@@ -510,6 +521,10 @@ AggregateNet *aggregate_net_start(DSM *dsm, uint32_t self, uint32_t origin,
     an->pin = pin;
     an->nics = g_ptr_array_new();
     qemu_foreach_nic(net_add_nic, an);
+    if (an->err) {
+        error_propagate(errp, an->err);
+        return NULL;
+    }
     aggregate_net = an;
     return an;
 }

@@ -23,12 +23,13 @@ typedef struct AggregateNet AggregateNet;
  * same, in the same order, on every fragment) and, with @pin, hand
  * each queue pair to the fragment that runs the vCPU of the same index
  * whenever the guest starts the device.  Without @pin every queue stays
- * on the origin (its rings then move through the DSM).
+ * on the origin (its rings then move through the DSM).  With @pin, a
+ * device with more queue pairs than the VM has vCPUs is refused.
  *
  * Call once the machine is complete (machine-init-done), BQL held.
  */
 AggregateNet *aggregate_net_start(DSM *dsm, uint32_t self, uint32_t origin,
-                                  bool pin);
+                                  bool pin, Error **errp);
 
 /*
  * aggregate_net_notify: a vCPU of this fragment wrote @addr, which the

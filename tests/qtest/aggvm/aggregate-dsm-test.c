@@ -726,6 +726,12 @@ static const Refusal refusals[] = {
       "-drive if=none,id=d0,driver=null-co,cache.direct=on "
       "-object aggregate-fragment,id=f0,address=127.0.0.1:0,cpus=0,mem=64M",
       "drive 'd0' uses cache.direct=on" },
+    { "net-more-pairs-than-vcpus", "-machine aggregate,fragment=f0 -m 64M "
+      "-netdev tap,id=n0,script=no,downscript=no,queues=2,vhost=off "
+      "-device virtio-net-pci,netdev=n0,mq=on,vectors=6 "
+      "-object aggregate-fragment,id=f0,address=127.0.0.1:0,cpus=0,mem=64M",
+      "netdev 'n0' has 2 queue pairs, but queue pair i goes to the "
+      "fragment of vCPU i and there are 1 vCPUs" },
     { "bad-cpus", "-machine aggregate,fragment=f0 -m 64M "
       "-object aggregate-fragment,id=f0,address=127.0.0.1:1,cpus=x,mem=64M",
       "cpus='x' is not a list of vCPU indexes" },
