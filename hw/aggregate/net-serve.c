@@ -91,7 +91,7 @@ static void net_plug_client(AggregateNetNic *nic, AggregateNetPair *p)
 {
     NetClientState *sub = qemu_get_subqueue(nic->n->nic, p->pair);
 
-    if (sub->peer == p->client) {
+    if (p->client && sub->peer == p->client) {
         return;
     }
     if (!p->client) {

@@ -397,6 +397,29 @@ static void net_origin_tx(AggregateNetNic *nic, AggregateNetPair *p,
 
 /* ---- messages */
 
+/*
+ * The MSI-X vectors of a NET_START must exist: they index the table.
+ * (Ring sizes need no check here: virtio_queue_set_num() ignores a size
+ * the virtqueue cannot have, and the layout of the virtqueues changes
+ * when the features are set, under the BQL.)
+ */
+static bool net_check_start(AggregateNetNic *nic, const DSMNet *m,
+                            Error **errp)
+{
+    unsigned int vectors = msix_nr_vectors_allocated(nic->pdev);
+    int k;
+
+    for (k = 0; k < NET_VQS_PER_PAIR; k++) {
+        if (m->q[k].vector >= vectors) {
+            error_setg(errp, "NET_START for virtqueue %u with MSI-X vector "
+                       "%u of %u", m->pair * NET_VQS_PER_PAIR + k,
+                       m->q[k].vector, vectors);
+            return false;
+        }
+    }
+    return true;
+}
+
 bool aggregate_net_check(AggregateNet *an, uint32_t from, const DSMMsg *msg,
                          Error **errp)
 {
@@ -417,6 +440,10 @@ bool aggregate_net_check(AggregateNet *an, uint32_t from, const DSMMsg *msg,
         error_setg(errp, "%s for queue pair %u of %u (%u in use)",
                    dsm_msg_type_name(msg->type), msg->net.pair,
                    nic->n->max_queue_pairs, msg->net.curr_pairs);
+        return false;
+    }
+    if (msg->type == DSM_MSG_NET_START &&
+        !net_check_start(nic, &msg->net, errp)) {
         return false;
     }
     if (to_origin != net_is_origin(an) ||

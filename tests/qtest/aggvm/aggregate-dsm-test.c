@@ -888,8 +888,9 @@ static const BadMessage bad_messages[] = {
     /*
      * The net family (f0 has a 2-pair virtio-net): a packet for a NIC
      * that does not exist, a notify for a pair that does not exist, a
-     * hand-over sent to the origin, one with a ring of 3 entries, and a
-     * packet of no bytes.
+     * hand-over sent to the origin, one with a ring of 3 entries, a
+     * packet of no bytes, and a hand-over with an MSI-X vector the
+     * device does not have.
      */
     { "net-tx-for-no-nic", MAGIC, 1, NET_TX, 68,
       { 0, 0, 0, 3, 0, 0, 0, 0, 0xff, 0xff }, 68, true },
@@ -902,6 +903,10 @@ static const BadMessage bad_messages[] = {
       { 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 2, 0x0f,
         [24 + 47] = 3, [80 + 46] = 1 }, 136, true },
     { "net-tx-empty", MAGIC, 1, NET_TX, 8, { 0 }, 8, true },
+    /* Vector 99 of the 6 the device has: checked before it is used. */
+    { "net-start-vector-out-of-range", MAGIC, 1, NET_START, 136,
+      { 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 2, 0x0f,
+        [24 + 46] = 1, [24 + 51] = 99, [80 + 46] = 1 }, 136, true },
 };
 
 /* Header (sequence 7) and payload of @bad, into @buf; returns the size. */
