@@ -197,11 +197,12 @@ class Launcher(unittest.TestCase):
             self.assertLess(time.monotonic(), deadline)
             time.sleep(0.5)
         proc.send_signal(signal.SIGINT)
-        self.assertEqual(proc.wait(60), 0)
+        code = proc.wait(120)
         log.seek(0)
         out = log.read()
         log.close()
         print(out)
+        self.assertEqual(code, 0)
         self.assertIn('aggvm: stopping: quit on f0', out)
         self.assertIn('fragments exited with f0=0, f1=0', out)
         # Its namespaces are gone.
