@@ -28,51 +28,38 @@
 #include "net-internal.h"
 #include "trace.h"
 
+/* The client of one pair: knows its pair without a search. */
+typedef struct AggregateNetClient {
+    NetClientState nc;
+    AggregateNetNic *nic;
+    AggregateNetPair *pair;
+} AggregateNetClient;
+
 static ssize_t net_client_receive(NetClientState *nc, const uint8_t *buf,
                                   size_t size);
 
 static NetClientInfo net_client_info = {
     .type = NET_CLIENT_DRIVER_NONE,
-    .size = sizeof(NetClientState),
+    .size = sizeof(AggregateNetClient),
     .receive = net_client_receive,
 };
-
-static AggregateNetPair *net_pair_of_client(NetClientState *nc,
-                                            AggregateNetNic **nicp)
-{
-    guint i, j;
-
-    for (i = 0; i < aggregate_net->nics->len; i++) {
-        AggregateNetNic *nic = g_ptr_array_index(aggregate_net->nics, i);
-
-        for (j = 0; j < nic->n->max_queue_pairs; j++) {
-            if (nic->pairs[j].client == nc) {
-                *nicp = nic;
-                return &nic->pairs[j];
-            }
-        }
-    }
-    return NULL;
-}
 
 /* The copy's virtio-net transmits: the packet goes to the origin. */
 static ssize_t net_client_receive(NetClientState *nc, const uint8_t *buf,
                                   size_t size)
 {
-    AggregateNetNic *nic;
-    AggregateNetPair *p = net_pair_of_client(nc, &nic);
+    AggregateNetClient *client = container_of(nc, AggregateNetClient, nc);
+    AggregateNetNic *nic = client->nic;
+    AggregateNetPair *p = client->pair;
     DSMMsg msg = {
         .type = DSM_MSG_NET_TX,
-        .net = { .len = size, .data = buf },
+        .net = { .pair = p->pair, .len = size, .data = buf },
     };
 
-    if (!p || !size || size > DSM_NET_PACKET_MAX) {
-        if (p) {
-            stat64_add(&p->dropped, 1);
-        }
+    if (!size || size > DSM_NET_PACKET_MAX) {
+        stat64_add(&p->dropped, 1);
         return size;
     }
-    msg.net.pair = p->pair;
     stat64_add(&p->tx_packets, 1);
     stat64_add(&p->tx_bytes, size);
     net_send(nic, nic->an->origin, &msg);
@@ -96,8 +83,13 @@ static void net_plug_client(AggregateNetNic *nic, AggregateNetPair *p)
     }
     if (!p->client) {
         p->displaced = sub->peer;
+        AggregateNetClient *client;
+
         p->client = qemu_new_net_client(&net_client_info, NULL, "aggregate",
                                         nic->netdev);
+        client = container_of(p->client, AggregateNetClient, nc);
+        client->nic = nic;
+        client->pair = p;
     }
     if (p->displaced) {
         qemu_purge_queued_packets(sub);
