@@ -52,6 +52,7 @@ static struct {
     void (*tcg_handle_interrupt)(CPUState *cpu, int mask);
     AggregateRemoteInterruptFn *remote_interrupt;
     int64_t tick_delta;
+    int64_t virtual_delta_ns;
 } aggregate_accel;
 
 bool aggregate_accel_enabled(void)
@@ -73,15 +74,22 @@ void aggregate_accel_set_remote_interrupt(AggregateRemoteInterruptFn *fn)
     aggregate_accel.remote_interrupt = fn;
 }
 
-void aggregate_accel_set_tick_delta(int64_t delta)
+void aggregate_accel_set_clock_deltas(int64_t ticks, int64_t virtual_ns)
 {
-    qatomic_set(&aggregate_accel.tick_delta, delta);
+    qatomic_set(&aggregate_accel.tick_delta, ticks);
+    qatomic_set(&aggregate_accel.virtual_delta_ns, virtual_ns);
 }
 
 /* The guest's TSC (cpu_get_tsc()): the same on every fragment. */
 static int64_t aggregate_get_elapsed_ticks(void)
 {
     return cpu_get_ticks() + qatomic_read(&aggregate_accel.tick_delta);
+}
+
+/* QEMU_CLOCK_VIRTUAL: the same on every fragment. */
+static int64_t aggregate_get_virtual_clock(void)
+{
+    return cpu_get_clock() + qatomic_read(&aggregate_accel.virtual_delta_ns);
 }
 
 static bool aggregate_cpu_is_local(CPUState *cpu)
@@ -143,6 +151,7 @@ static void aggregate_ops_init(AccelOpsClass *ops)
     ops->create_vcpu_thread = aggregate_create_vcpu_thread;
     ops->handle_interrupt = aggregate_handle_interrupt;
     ops->get_elapsed_ticks = aggregate_get_elapsed_ticks;
+    ops->get_virtual_clock = aggregate_get_virtual_clock;
 }
 
 static int aggregate_init_machine(MachineState *ms)

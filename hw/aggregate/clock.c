@@ -1,5 +1,5 @@
 /*
- * aggvm: one guest TSC across the fragments of an aggregate VM
+ * aggvm: one guest TSC and one virtual clock across the fragments
  *
  * Copyright (c) 2026 The aggvm authors
  *
@@ -12,24 +12,28 @@
  * moment this process started the VM, so fragments started at
  * different times (or on different hosts) would show the guest
  * different TSCs, and Linux would find them unsynchronized and give up
- * the TSC as its clock.  The origin's TSC is the reference.  Before a
- * fragment delivers the first INIT to one of its vCPUs (the guest
- * cannot read the TSC there before), it asks the origin for its TSC
- * several times, Cristian-style, and keeps the answer with the shortest
- * round trip (see CLOCK_MIN_ROUNDS): the origin's TSC at the middle of
- * that round trip, minus its own, is the delta -accel aggregate adds to
- * its ticks.  The error is at most half the round trip, tens of
- * microseconds on one host: less than any exchange between vCPUs of
- * two fragments takes through the DSM, so no guest can observe it as a
- * TSC going backwards.
+ * the TSC as its clock.  QEMU_CLOCK_VIRTUAL likewise counts from the
+ * moment each process started the VM; the devices and each local APIC
+ * timer run on it, and a vCPU that moves takes its timer deadline
+ * along.  The origin's clocks are the reference.  Before a fragment
+ * delivers the first INIT to one of its vCPUs (the guest cannot read
+ * the TSC there before), it asks the origin for both clocks several
+ * times, Cristian-style, and keeps the answer with the shortest round
+ * trip (see CLOCK_MIN_ROUNDS): the origin's clock at the middle of that
+ * round trip, minus its own, is the delta -accel aggregate adds to its
+ * ticks and to its virtual clock.  The error is at most half the round
+ * trip, tens of microseconds on one host: less than any exchange
+ * between vCPUs of two fragments takes through the DSM, so no guest
+ * can observe it as a TSC going backwards.
  *
- * The TSC stands still while the VM is stopped, as QEMU_CLOCK_VIRTUAL
- * (and the HPET) does, but each fragment stops and restarts at its own
- * moment: after a stop and cont the fragments' TSCs differ by the
- * difference of their pauses, which Linux notices at the next CPU
- * bring-up as a warp.  So every fragment but the origin agrees again
- * whenever the VM starts running, before its vCPUs resume, using only
- * answers the origin gave while its VM ran.
+ * Both clocks stand still while the VM is stopped, but each fragment
+ * stops and restarts at its own moment: after a stop and cont the
+ * fragments' clocks differ by the difference of their pauses, which
+ * Linux notices at the next CPU bring-up as a TSC warp.  So every
+ * fragment but the origin agrees again whenever the VM starts running,
+ * before its vCPUs resume, using only answers the origin gave while its
+ * VM ran.  Such a later agreement can move a clock back by that
+ * difference (milliseconds): an APIC timer then fires that much later.
  */
 
 #include "qemu/osdep.h"
@@ -72,16 +76,15 @@ static struct {
     uint32_t next_id;
     uint32_t wait_id;           /* the CLOCK_REQ awaiting its answer */
     bool answered;
-    int64_t origin_ticks;
-    bool origin_running;
+    DSMClock answer;
+    AggregateClockSync last;    /* the last agreement, for QMP */
 } clk;
 
 /*
- * One round trip: the origin's ticks and whether its VM ran, or false
- * once @deadline (g_get_monotonic_time() milliseconds) has passed.
+ * One round trip: the origin's answer, or false once @deadline
+ * (g_get_monotonic_time() milliseconds) has passed.
  */
-static bool clock_ask_origin(int64_t deadline, int64_t *origin_ticks,
-                             bool *origin_running)
+static bool clock_ask_origin(int64_t deadline, DSMClock *answer)
 {
     DSMMsg msg = { .type = DSM_MSG_CLOCK_REQ };
 
@@ -96,59 +99,78 @@ static bool clock_ask_origin(int64_t deadline, int64_t *origin_ticks,
             return false;
         }
     }
-    *origin_ticks = clk.origin_ticks;
-    *origin_running = clk.origin_running;
+    *answer = clk.answer;
     return true;
 }
 
 static void clock_sync_locked(void)
 {
     int64_t deadline = g_get_monotonic_time() / 1000 + CLOCK_TIMEOUT_MS;
-    int64_t best_rtt = INT64_MAX, best_us = INT64_MAX, best_delta = 0;
+    int64_t best_rtt = INT64_MAX, best_ns = INT64_MAX;
+    int64_t best_delta = 0, best_virtual_delta = 0;
     int i;
 
     for (i = 0; i < CLOCK_MAX_ROUNDS; i++) {
-        int64_t t0_us = g_get_monotonic_time();
+        int64_t t0_ns = get_clock();
         int64_t t0 = cpu_get_host_ticks();
         int64_t local = cpu_get_ticks();
-        int64_t origin, rtt;
-        bool running;
+        int64_t local_ns = cpu_get_clock();
+        int64_t rtt, rtt_ns;
+        DSMClock origin;
 
-        if (!clock_ask_origin(deadline, &origin, &running)) {
+        if (!clock_ask_origin(deadline, &origin)) {
             warn_report("aggregate: the origin did not answer clock "
                         "requests while its VM ran; the guest's TSC may "
                         "differ between fragments");
             break;
         }
-        if (!running) {
-            /* Its TSC stands still until its cont arrives. */
+        if (!origin.running) {
+            /* Its clocks stand still until its cont arrives. */
             g_usleep(CLOCK_PAUSE_US);
             i--;
             continue;
         }
         rtt = cpu_get_host_ticks() - t0;
+        rtt_ns = get_clock() - t0_ns;
         if (rtt < best_rtt) {
             best_rtt = rtt;
-            best_us = g_get_monotonic_time() - t0_us;
-            best_delta = origin - (local + rtt / 2);
+            best_ns = rtt_ns;
+            best_delta = origin.ticks - (local + rtt / 2);
+            best_virtual_delta = origin.virtual_ns - (local_ns + rtt_ns / 2);
         }
         if (i + 1 >= CLOCK_MIN_ROUNDS) {
-            if (best_us <= CLOCK_GOOD_RTT_US) {
+            if (best_ns <= CLOCK_GOOD_RTT_US * SCALE_US) {
                 break;
             }
             g_usleep(CLOCK_PAUSE_US);
         }
     }
-    if (best_rtt != INT64_MAX) {
-        trace_aggregate_clock_synced(best_delta, best_rtt, best_us, i + 1);
-        aggregate_accel_set_tick_delta(best_delta);
-        if (best_us > CLOCK_GOOD_RTT_US) {
-            warn_report("aggregate: the quickest of %d clock requests to "
-                        "the origin took %" PRId64 " us; the guest's TSC "
-                        "may differ by up to half that between fragments",
-                        i, best_us);
-        }
+    if (best_rtt == INT64_MAX) {
+        return;
     }
+    trace_aggregate_clock_synced(best_delta, best_virtual_delta, best_rtt,
+                                 best_ns / SCALE_US, i + 1);
+    aggregate_accel_set_clock_deltas(best_delta, best_virtual_delta);
+    WITH_QEMU_LOCK_GUARD(&clk.lock) {
+        clk.last = (AggregateClockSync) {
+            .tick_delta = best_delta,
+            .virtual_delta_ns = best_virtual_delta,
+            .round_trip_us = best_ns / SCALE_US,
+            .syncs = clk.last.syncs + 1,
+        };
+    }
+    if (best_ns > CLOCK_GOOD_RTT_US * SCALE_US) {
+        warn_report("aggregate: the quickest of %d clock requests to the "
+                    "origin took %" PRId64 " us; the guest's clocks may "
+                    "differ by up to half that between fragments",
+                    i, best_ns / SCALE_US);
+    }
+}
+
+void aggregate_clock_get_sync(AggregateClockSync *sync)
+{
+    QEMU_LOCK_GUARD(&clk.lock);
+    *sync = clk.last;
 }
 
 void aggregate_clock_sync(void)
@@ -185,6 +207,7 @@ static bool clock_answer(uint32_t from, const DSMMsg *msg, Error **errp)
     DSMMsg resp = {
         .type = DSM_MSG_CLOCK_RESP,
         .clock = { .id = msg->clock.id, .ticks = cpus_get_elapsed_ticks(),
+                   .virtual_ns = qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL),
                    .running = runstate_is_running() },
     };
 
@@ -207,8 +230,7 @@ static bool clock_answered(uint32_t from, const DSMMsg *msg, Error **errp)
     QEMU_LOCK_GUARD(&clk.lock);
     /* A late answer to a request that timed out is dropped. */
     if (msg->clock.id == clk.wait_id && !clk.answered) {
-        clk.origin_ticks = msg->clock.ticks;
-        clk.origin_running = msg->clock.running;
+        clk.answer = msg->clock;
         clk.answered = true;
         qemu_cond_signal(&clk.cond);
     }

@@ -20,9 +20,11 @@
 #include "qapi/type-helpers.h"
 #include "qemu/module.h"
 #include "qemu/timer.h"
+#include "system/cpu-timers.h"
 #include "monitor/hmp.h"
 #include "monitor/monitor.h"
 #include "hw/aggregate/aggregate.h"
+#include "hw/aggregate/clock.h"
 #include "hw/aggregate/vcpu.h"
 #include "migration/dsm/dsm.h"
 
@@ -82,6 +84,25 @@ static void aggregate_fragment_memory(DSM *dsm, uint32_t i,
     }
 }
 
+static AggregateClockInfo *aggregate_clock_info(DSM *dsm)
+{
+    AggregateClockInfo *info = g_new0(AggregateClockInfo, 1);
+    AggregateClockSync sync;
+
+    info->virtual_clock_ns = qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL);
+    info->ticks = cpus_get_elapsed_ticks();
+    if (dsm_self(dsm) != AGGREGATE_ORIGIN) {
+        aggregate_clock_get_sync(&sync);
+        info->has_virtual_clock_delta_ns = info->has_ticks_delta = true;
+        info->has_round_trip_us = info->has_agreements = true;
+        info->virtual_clock_delta_ns = sync.virtual_delta_ns;
+        info->ticks_delta = sync.tick_delta;
+        info->round_trip_us = sync.round_trip_us;
+        info->agreements = sync.syncs;
+    }
+    return info;
+}
+
 AggregateInfo *qmp_query_aggregate(Error **errp)
 {
     DSM *dsm = dsm_get_instance();
@@ -109,6 +130,7 @@ AggregateInfo *qmp_query_aggregate(Error **errp)
         aggregate_fragment_memory(dsm, i, f);
         QAPI_LIST_APPEND(tail, f);
     }
+    info->clock = aggregate_clock_info(dsm);
     return info;
 }
 
@@ -146,6 +168,17 @@ static void hmp_info_aggregate(Monitor *mon, const QDict *qdict)
         }
         monitor_printf(mon, "\n");
     }
+    monitor_printf(mon, "virtual clock %" PRId64 " ns, TSC %" PRId64
+                   " ticks", info->clock->virtual_clock_ns,
+                   info->clock->ticks);
+    if (info->clock->has_agreements) {
+        monitor_printf(mon, " (origin's: ours %+" PRId64 " ns, %+" PRId64
+                       " ticks; %" PRIu64 " agreements, last round trip %"
+                       PRId64 " us)", info->clock->virtual_clock_delta_ns,
+                       info->clock->ticks_delta, info->clock->agreements,
+                       info->clock->round_trip_us);
+    }
+    monitor_printf(mon, "\n");
 }
 
 static void aggregate_monitor_register(void)

@@ -301,22 +301,6 @@ static bool vcpu_load(CPUState *cs, QEMUFile *f, uint32_t *irq,
     return vcpu_check_word(f, "the end marker", errp);
 }
 
-/*
- * APIC timer times are on the sender's QEMU_CLOCK_VIRTUAL, which is not
- * ours: keep the time left, counted from now.
- */
-static void vcpu_move_apic_timer(APICCommonState *apic, int64_t sent_ns)
-{
-    int64_t delta = qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL) - sent_ns;
-
-    apic->initial_count_load_time += delta;
-    apic->next_time += delta;
-    if (apic->timer_expiry != -1) {
-        apic->timer_expiry += delta;
-        timer_mod(apic->timer, apic->timer_expiry);
-    }
-}
-
 /* Step 2, on the vCPU's own thread with the BQL held. */
 static void vcpu_take_over(CPUState *cs, run_on_cpu_data data)
 {
@@ -339,15 +323,19 @@ static void vcpu_take_over(CPUState *cs, run_on_cpu_data data)
         qemu_system_vmstop_request_prepare();
         qemu_system_vmstop_request(RUN_STATE_INTERNAL_ERROR);
     } else {
-        vcpu_move_apic_timer(APIC_COMMON(X86_CPU(cs)->apic_state),
-                             v->clock_ns);
+        /*
+         * The APIC timer's deadline stands: the fragments agree on
+         * QEMU_CLOCK_VIRTUAL (clock.c), and the APIC's post_load armed
+         * it.
+         */
         tlb_flush(cs);
         vcpu_set_owner(v->cpu, vcpus.self, v->epoch);
         if (irq) {
             cpu_interrupt(cs, irq);
         }
         trace_aggregate_vcpu_take_over(v->cpu, v->fragment, v->epoch,
-                                       v->len);
+                                       v->len, qemu_clock_get_ns(
+                                           QEMU_CLOCK_VIRTUAL) - v->clock_ns);
     }
     qemu_fclose(f);
     object_unref(OBJECT(bioc));

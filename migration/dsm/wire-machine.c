@@ -81,6 +81,7 @@ typedef struct QEMU_PACKED DSMWireClock {
     uint8_t flags;
     uint8_t reserved[3];
     uint64_t ticks;
+    uint64_t virtual_ns;
 } DSMWireClock;
 
 typedef struct QEMU_PACKED DSMWireIOMap {
@@ -143,7 +144,7 @@ QEMU_BUILD_BUG_ON(sizeof(DSMWireIrq) != 8);
 QEMU_BUILD_BUG_ON(sizeof(DSMWireCpuEvent) != 8);
 QEMU_BUILD_BUG_ON(sizeof(DSMWireApicState) != 16);
 QEMU_BUILD_BUG_ON(sizeof(DSMWireShutdown) != 8);
-QEMU_BUILD_BUG_ON(sizeof(DSMWireClock) != 16);
+QEMU_BUILD_BUG_ON(sizeof(DSMWireClock) != 24);
 QEMU_BUILD_BUG_ON(sizeof(DSMWireRunState) != 8);
 QEMU_BUILD_BUG_ON(sizeof(DSMWireIOMap) != 20);
 QEMU_BUILD_BUG_ON(sizeof(DSMWireVcpu) != 16);
@@ -396,6 +397,7 @@ static void dsm_encode_clock(const DSMMsg *msg, GByteArray *out)
         .id = cpu_to_be32(msg->clock.id),
         .flags = msg->clock.running ? DSM_CLOCK_RUNNING : 0,
         .ticks = cpu_to_be64(msg->clock.ticks),
+        .virtual_ns = cpu_to_be64(msg->clock.virtual_ns),
     };
 
     g_byte_array_append(out, (const guint8 *)&w, sizeof(w));
@@ -410,6 +412,7 @@ static bool dsm_decode_clock(const uint8_t *buf, size_t len,
     msg->clock = (DSMClock) {
         .id = be32_to_cpu(w.id),
         .ticks = be64_to_cpu(w.ticks),
+        .virtual_ns = be64_to_cpu(w.virtual_ns),
         .running = w.flags & DSM_CLOCK_RUNNING,
     };
     if (w.flags & ~DSM_CLOCK_RUNNING) {

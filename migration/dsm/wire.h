@@ -33,7 +33,7 @@
  */
 
 #define DSM_WIRE_MAGIC          0x41474731      /* "AGG1" */
-#define DSM_WIRE_VERSION        1
+#define DSM_WIRE_VERSION        2
 #define DSM_HEADER_SIZE         16
 #define DSM_PAGE_SIZE           4096
 #define DSM_CONFIG_HASH_SIZE    32
@@ -203,13 +203,15 @@ typedef struct DSMIOMap {
 } DSMIOMap;
 
 /*
- * CLOCK_REQ: what is your TSC (the guest's, in host ticks)?  CLOCK_RESP:
- * the answer, @ticks read when the request arrived, and whether the VM
- * ran there then (a stopped VM's TSC stands still); @id pairs them.
+ * CLOCK_REQ: what are your guest clocks?  CLOCK_RESP: the answer, read
+ * when the request arrived: the guest's TSC (@ticks, in host ticks),
+ * QEMU_CLOCK_VIRTUAL (@virtual_ns), and whether the VM ran there then
+ * (a stopped VM's clocks stand still); @id pairs them.
  */
 typedef struct DSMClock {
     uint32_t id;
     uint64_t ticks;
+    int64_t virtual_ns;         /* CLOCK_RESP */
     bool running;               /* CLOCK_RESP */
 } DSMClock;
 

@@ -56,10 +56,11 @@ typedef int (AggregateRemoteInterruptFn)(CPUState *cpu, int mask);
 void aggregate_accel_set_remote_interrupt(AggregateRemoteInterruptFn *fn);
 
 /*
- * aggregate_accel_set_tick_delta: the guest's TSC on this fragment is
- * the local tick count plus @delta, so that it reads the same as the
+ * aggregate_accel_set_clock_deltas: on this fragment the guest's TSC is
+ * the local tick count plus @ticks, and QEMU_CLOCK_VIRTUAL the local
+ * virtual clock plus @virtual_ns, so that both read the same as the
  * origin's (see hw/aggregate/clock.c).  0 until set.
  */
-void aggregate_accel_set_tick_delta(int64_t delta);
+void aggregate_accel_set_clock_deltas(int64_t ticks, int64_t virtual_ns);
 
 #endif /* HW_AGGREGATE_ACCEL_H */

@@ -13,7 +13,9 @@
 # guest then reboots: the reset puts each vCPU back where the command
 # line placed it, the second boot runs everything again, and the guest
 # powers off with every fragment exiting 0.  The monitors must refuse
-# bad requests with clear errors.
+# bad requests with clear errors.  Both fragments must read the guest's
+# virtual clock and TSC alike (query-aggregate), after the start and
+# after a stop and cont.
 #
 # Copyright (c) 2026 The aggvm authors
 
@@ -111,6 +113,29 @@ class VcpuMigration(unittest.TestCase):
         self.assertEqual(info['fragment'], frag)
         return {f['id']: f['vcpus'] for f in info['fragments']}
 
+    def check_clocks_agree(self):
+        """f1 reads both guest clocks as f0 does, between two reads of
+        f0's, give or take half the round trip of its last agreement."""
+        before = self.qmp['f0'].command('query-aggregate')['clock']
+        f1 = self.qmp['f1'].command('query-aggregate')['clock']
+        after = self.qmp['f0'].command('query-aggregate')['clock']
+        self.assertNotIn('agreements', before)      # the origin
+        self.assertGreaterEqual(f1['agreements'], 1)
+        slack_ns = f1['round-trip-us'] * 1000 // 2 + 1000
+        # Host ticks per nanosecond, from f0's two readings.
+        rate = ((after['ticks'] - before['ticks']) /
+                max(1, after['virtual-clock-ns'] - before['virtual-clock-ns']))
+        for key, slack in (('virtual-clock-ns', slack_ns),
+                           ('ticks', int(slack_ns * rate) + 1)):
+            self.assertLessEqual(before[key] - slack, f1[key], key)
+            self.assertLessEqual(f1[key], after[key] + slack, key)
+        print('# clocks: f1 agreed %d times, last round trip %d us, '
+              'virtual clock delta %d ns; f1 read between f0\'s two reads '
+              '%d ns apart' % (f1['agreements'], f1['round-trip-us'],
+                               f1['virtual-clock-delta-ns'],
+                               after['virtual-clock-ns'] -
+                               before['virtual-clock-ns']))
+
     def move(self, cpu, dest, via):
         """Ask @via's monitor to move @cpu to @dest; wait until it runs."""
         self.qmp[via].command('aggregate-vcpu-migrate', **{
@@ -144,6 +169,8 @@ class VcpuMigration(unittest.TestCase):
         self.qmp['f1'].command('cont')
         f0.wait_event('RESUME')
         self.assertEqual(self.placement('f0'), {'f0': [0], 'f1': [1]})
+        # Agreed again after the cont.
+        self.check_clocks_agree()
 
     def check_in_flight(self):
         """A second request before the first one happened is refused."""
@@ -193,6 +220,7 @@ class VcpuMigration(unittest.TestCase):
             try:
                 self.start(ns, tmp)
                 self.wait_console('AGGVM-BEGIN', 300)
+                self.check_clocks_agree()
                 self.check_refusals()
                 self.check_in_flight()
                 self.wait_console('checksum.n=', 300)

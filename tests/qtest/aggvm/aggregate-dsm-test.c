@@ -602,6 +602,23 @@ static void check_fragment_info(int self, int i, QDict *f)
     g_assert_cmpint(qdict_haskey(f, "round-trip-us"), ==, i != self);
 }
 
+/*
+ * Only the others agree with the origin on the guest's clocks, and
+ * only once a vCPU of theirs is about to run (none does under qtest).
+ */
+static void check_clock_info(int self, QDict *clock)
+{
+    g_assert_nonnull(clock);
+    g_assert_true(qdict_haskey(clock, "virtual-clock-ns"));
+    g_assert_true(qdict_haskey(clock, "ticks"));
+    g_assert_cmpint(qdict_haskey(clock, "agreements"), ==, self != 0);
+    g_assert_cmpint(qdict_haskey(clock, "virtual-clock-delta-ns"), ==,
+                    self != 0);
+    if (self) {
+        g_assert_cmpint(qdict_get_int(clock, "agreements"), ==, 0);
+    }
+}
+
 static void test_query_aggregate(void)
 {
     int i, j;
@@ -622,7 +639,9 @@ static void test_query_aggregate(void)
             check_fragment_info(i, j++, qobject_to(QDict, qlist_entry_obj(e)));
         }
         g_assert_cmpint(j, ==, NR_FRAGS);
+        check_clock_info(i, qdict_get_qdict(ret, "clock"));
         g_assert_nonnull(strstr(hmp, "f0 (origin) at "));
+        g_assert_nonnull(strstr(hmp, "virtual clock "));
         g_assert_nonnull(strstr(hmp, "vCPUs 2; pages: "));
         qobject_unref(rsp);
     }
@@ -848,6 +867,8 @@ typedef struct BadMessage {
 } BadMessage;
 
 #define MAGIC       0x41474731
+/* migration/dsm/wire.h's DSM_WIRE_VERSION */
+#define WIRE_VERSION 2
 #define REQ         0x0101
 #define DATA        0x0105
 #define IRQ         0x0301
@@ -862,28 +883,28 @@ typedef struct BadMessage {
 #define HOSTILE_PAGE    0x300
 
 static const BadMessage bad_messages[] = {
-    { "bad-magic", 0x41474732, 1, REQ, 12, { 0 }, 12 },
+    { "bad-magic", 0x41474732, WIRE_VERSION, REQ, 12, { 0 }, 12 },
     { "wrong-version", MAGIC, 9, REQ, 12, { 0 }, 12 },
-    { "unknown-type", MAGIC, 1, 0x017f, 12, { 0 }, 12 },
-    { "oversized", MAGIC, 1, REQ, 0x100000, { 0 }, 0 },
+    { "unknown-type", MAGIC, WIRE_VERSION, 0x017f, 12, { 0 }, 12 },
+    { "oversized", MAGIC, WIRE_VERSION, REQ, 0x100000, { 0 }, 0 },
     /* Two of the twelve payload bytes, then the link is shut. */
-    { "truncated", MAGIC, 1, REQ, 12, { 0 }, 2 },
-    { "page-out-of-range", MAGIC, 1, REQ, 12,
+    { "truncated", MAGIC, WIRE_VERSION, REQ, 12, { 0 }, 2 },
+    { "page-out-of-range", MAGIC, WIRE_VERSION, REQ, 12,
       { 0, 0, 0, 0, 0, 0x10, 0, 0 }, 12 },
     /* Well-formed, but DATA(E, ZERO) for a page f0 never asked for. */
-    { "unsolicited-data", MAGIC, 1, DATA, 16,
+    { "unsolicited-data", MAGIC, WIRE_VERSION, DATA, 16,
       { 0, 0, 0, 0, 0, 0, 0x03, 0x00, 0, 0, 0, 1, 1, 1, 0, 0 }, 16 },
     /* Well-formed machine messages that make no sense from f1. */
-    { "irq-for-no-vcpu", MAGIC, 1, IRQ, 8, { 0, 0, 0, 5, 0x30 }, 8 },
-    { "clock-answer-not-from-origin", MAGIC, 1, CLOCK_RESP, 16,
-      { 0, 0, 0, 1, 1 }, 16 },
-    { "vcpu-owner-of-no-vcpu", MAGIC, 1, VCPU_OWNER, 16,
+    { "irq-for-no-vcpu", MAGIC, WIRE_VERSION, IRQ, 8, { 0, 0, 0, 5, 0x30 }, 8 },
+    { "clock-answer-not-from-origin", MAGIC, WIRE_VERSION, CLOCK_RESP, 24,
+      { 0, 0, 0, 1, 1 }, 24 },
+    { "vcpu-owner-of-no-vcpu", MAGIC, WIRE_VERSION, VCPU_OWNER, 16,
       { 0, 0, 0, 9, 0, 0, 0, 1, 0, 0, 0, 1 }, 16 },
     /* Says it comes from f0, the receiver itself. */
-    { "vcpu-state-wrong-sender", MAGIC, 1, VCPU_STATE, 25,
+    { "vcpu-state-wrong-sender", MAGIC, WIRE_VERSION, VCPU_STATE, 25,
       { 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, [24] = 0x41 }, 25 },
     /* A vCPU's state for a fragment that runs none (-accel qtest). */
-    { "vcpu-state-not-loaded", MAGIC, 1, VCPU_STATE, 25,
+    { "vcpu-state-not-loaded", MAGIC, WIRE_VERSION, VCPU_STATE, 25,
       { 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, [24] = 0x41 }, 25 },
     /*
      * The net family (f0 has a 2-pair virtio-net): a packet for a NIC
@@ -892,19 +913,19 @@ static const BadMessage bad_messages[] = {
      * packet of no bytes, and a hand-over with an MSI-X vector the
      * device does not have.
      */
-    { "net-tx-for-no-nic", MAGIC, 1, NET_TX, 68,
+    { "net-tx-for-no-nic", MAGIC, WIRE_VERSION, NET_TX, 68,
       { 0, 0, 0, 3, 0, 0, 0, 0, 0xff, 0xff }, 68, true },
-    { "net-kick-for-no-pair", MAGIC, 1, NET_KICK, 16,
+    { "net-kick-for-no-pair", MAGIC, WIRE_VERSION, NET_KICK, 16,
       { 0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0, 1 }, 16, true },
-    { "net-start-to-origin", MAGIC, 1, NET_START, 136,
+    { "net-start-to-origin", MAGIC, WIRE_VERSION, NET_START, 136,
       { 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 2, 0x0f, [22] = 1,
         [24 + 46] = 1, [80 + 46] = 1 }, 136, true },
-    { "net-start-ring-of-3", MAGIC, 1, NET_START, 136,
+    { "net-start-ring-of-3", MAGIC, WIRE_VERSION, NET_START, 136,
       { 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 2, 0x0f,
         [24 + 47] = 3, [80 + 46] = 1 }, 136, true },
-    { "net-tx-empty", MAGIC, 1, NET_TX, 8, { 0 }, 8, true },
+    { "net-tx-empty", MAGIC, WIRE_VERSION, NET_TX, 8, { 0 }, 8, true },
     /* Vector 99 of the 6 the device has: checked before it is used. */
-    { "net-start-vector-out-of-range", MAGIC, 1, NET_START, 136,
+    { "net-start-vector-out-of-range", MAGIC, WIRE_VERSION, NET_START, 136,
       { 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 2, 0x0f,
         [24 + 46] = 1, [24 + 51] = 99, [80 + 46] = 1 }, 136, true },
 };
@@ -958,11 +979,11 @@ static void hostile_send_hello(int fd, int p0, int p1)
     uint8_t msg[16 + 48] = { };
 
     stl_be_p(msg, MAGIC);
-    stw_be_p(msg + 4, 1);                       /* version */
+    stw_be_p(msg + 4, WIRE_VERSION);
     stw_be_p(msg + 6, 0x0001);                  /* HELLO */
     stl_be_p(msg + 8, 48);
     msg[19] = 1;                                /* fragment f1 */
-    msg[23] = 1;                                /* version 1 */
+    msg[23] = WIRE_VERSION;                     /* HELLO's version */
     hostile_hash(msg + 24, p0, p1);
     stq_be_p(msg + 56, 32768);                  /* 128 MiB of pages */
     g_assert_cmpint(write(fd, msg, sizeof(msg)), ==, sizeof(msg));

@@ -81,9 +81,11 @@ static const DSMMsg sample_msgs[] = {
     { .type = DSM_MSG_RUN_STATE, .seq = 25, .running = true },
     { .type = DSM_MSG_CLOCK_REQ, .seq = 23, .clock = { .id = 9 } },
     { .type = DSM_MSG_CLOCK_RESP, .seq = 24,
-      .clock = { .id = 9, .ticks = 0x123456789abcdefULL } },
+      .clock = { .id = 9, .ticks = 0x123456789abcdefULL,
+                 .virtual_ns = -2 } },
     { .type = DSM_MSG_CLOCK_RESP, .seq = 32,
-      .clock = { .id = 10, .ticks = 1, .running = true } },
+      .clock = { .id = 10, .ticks = 1, .virtual_ns = 0x7edcba9876543210LL,
+                 .running = true } },
     { .type = DSM_MSG_IO_MAP, .seq = 17,
       .io_map = { .offset = 0x90, .len = 15,
                   .bytes = { 0x30, 0x33, 0x33, 0x33, 0x33, 0x33, 0x33 } } },
@@ -150,6 +152,7 @@ static void assert_msg_equal(const DSMMsg *a, const DSMMsg *b)
     g_assert_cmpint(a->running, ==, b->running);
     g_assert_cmpuint(a->clock.id, ==, b->clock.id);
     g_assert_cmpuint(a->clock.ticks, ==, b->clock.ticks);
+    g_assert_cmpint(a->clock.virtual_ns, ==, b->clock.virtual_ns);
     g_assert_cmpint(a->clock.running, ==, b->clock.running);
     g_assert_cmpuint(a->io_map.offset, ==, b->io_map.offset);
     g_assert_cmpmem(a->io_map.bytes, a->io_map.len,
@@ -231,7 +234,7 @@ static void test_golden(void)
 {
     static const uint8_t want[] = {
         0x41, 0x47, 0x47, 0x31,                     /* magic "AGG1" */
-        0x00, 0x01,                                 /* version */
+        0x00, 0x02,                                 /* version */
         0x01, 0x04,                                 /* type FWD */
         0x00, 0x00, 0x00, 0x14,                     /* length 20 */
         0x01, 0x02, 0x03, 0x04,                     /* seq */
@@ -507,8 +510,8 @@ static const BadCase bad_cases[] = {
       "IO_REQ attributes 0x100 invalid" },
     { "io-port-out-of-range", IO_PIO, { { MUT_SET64, OFF_IO_ADDR, 0xffff } },
       "IO_REQ port 0xffff out of range" },
-    { "wrong-version", REQ_R, { { MUT_SET16, OFF_VERSION, 2 } },
-      "received version 2, expected 1" },
+    { "wrong-version", REQ_R, { { MUT_SET16, OFF_VERSION, 1 } },
+      "received version 1, expected 2" },
     { "bad-magic", REQ_R, { { MUT_SET32, OFF_MAGIC, 0x41474732 } },
       "received magic 0x41474732, expected 0x41474731" },
     { "req-page-out-of-range", REQ_R, { { MUT_SET64, OFF_PAGE, 100 } },
