@@ -39,6 +39,9 @@
  * thread that faulted gets to use it.  Early INV/FWD messages wait in
  * the hold queue of a separate thread; link threads never sleep.
  *
+ * Once a peer is gone (it failed, or left in a shutdown), this
+ * fragment is cut off: see dsm_cut_off().
+ *
  * Translation against invalidation (hazard 1) is handled in TCG (patch
  * 0010): see dsm_discard().  The hold is fixed; it does not grow per
  * page on repeated refaults.
@@ -136,6 +139,7 @@ struct DSM {
     DSMFamilyHandler *io_handler;
     DSMPeerLostFn *io_lost;
     bool leaving;                   /* see dsm_leave() */
+    bool cut_off;                   /* see dsm_cut_off() */
     int service_priority;           /* see dsm_thread_set_priority() */
     void *io_opaque;
 
@@ -250,10 +254,13 @@ static void dsm_report_lost_peer(void *opaque)
     g_free(lost);
 }
 
+static void dsm_cut_off(DSM *dsm, uint32_t peer);
+
 static void dsm_peer_failed(DSM *dsm, uint32_t peer, Error *err)
 {
     DSMLostPeer *lost;
 
+    dsm_cut_off(dsm, peer);
     if (qatomic_read(&dsm->leaving)) {
         trace_dsm_peer_left(dsm->ids[peer]);
         error_free(err);
@@ -396,6 +403,52 @@ static void dsm_send_req(DSM *dsm, uint64_t page, DSMPending pend)
     dsm_links_send(dsm->links, dsm_home_of(dsm, page), &req);
 }
 
+/*
+ * Once cut off: give the faulting threads the page as it is here
+ * (zeroes if it is not) and writable.  Called with its lock held.
+ */
+static void dsm_fault_locally(DSM *dsm, uint64_t page)
+{
+    DSMLocalPage *p = &dsm->page[page];
+
+    trace_dsm_fault_locally(page, p->state);
+    if (p->state == DSM_LOCAL_I) {
+        dsm_install(dsm, page, NULL, false);
+    } else if (p->state == DSM_LOCAL_S) {
+        dsm_write_protect(dsm, page, false);
+    }
+    uffd_wakeup(dsm->uffd, page_host(dsm, page), DSM_PAGE_SIZE);
+    p->state = DSM_LOCAL_E;
+    p->pend = DSM_PEND_NONE;
+    p->want_write = false;
+}
+
+/*
+ * A peer is gone: what it was to send never will be, and a thread
+ * blocked in a fault that waits for it cannot be paused, so the main
+ * loop would wait for ever in pause_all_vcpus(), for the VM stop of a
+ * lost fragment or at exit, with QMP and signals unanswered.  The VM
+ * is stopped for good (RUN_STATE_INTERNAL_ERROR, which cont refuses)
+ * or exiting, so from now on faults are served here, the pending ones
+ * first, and coherence messages are dropped.
+ */
+static void dsm_cut_off(DSM *dsm, uint32_t peer)
+{
+    uint64_t page, pending = 0;
+
+    if (qatomic_xchg(&dsm->cut_off, true)) {
+        return;
+    }
+    for (page = 0; page < dsm->nr_pages; page++) {
+        QEMU_LOCK_GUARD(page_lock(dsm, page));
+        if (dsm->page[page].pend != DSM_PEND_NONE) {
+            dsm_fault_locally(dsm, page);
+            pending++;
+        }
+    }
+    trace_dsm_cut_off(dsm->ids[peer], pending);
+}
+
 /* A fault on @page needing @pend rights.  Fault messages are hints. */
 static void dsm_fault(DSM *dsm, uint64_t page, DSMPending need)
 {
@@ -403,6 +456,10 @@ static void dsm_fault(DSM *dsm, uint64_t page, DSMPending need)
 
     QEMU_LOCK_GUARD(page_lock(dsm, page));
     trace_dsm_fault(page, need == DSM_PEND_W, p->state, p->pend);
+    if (qatomic_read(&dsm->cut_off)) {
+        dsm_fault_locally(dsm, page);
+        return;
+    }
     if (p->state == DSM_LOCAL_E ||
         (p->state == DSM_LOCAL_S && need == DSM_PEND_R)) {
         uffd_wakeup(dsm->uffd, page_host(dsm, page), DSM_PAGE_SIZE);
@@ -449,6 +506,9 @@ static bool dsm_handle_data(DSM *dsm, const DSMMsg *msg, Error **errp)
     bool shared = msg->mode == DSM_MODE_SHARED;
 
     QEMU_LOCK_GUARD(page_lock(dsm, msg->page));
+    if (qatomic_read(&dsm->cut_off)) {
+        return true;    /* it came as we were cut off */
+    }
     if (p->pend == DSM_PEND_NONE || p->state != DSM_LOCAL_I) {
         error_setg(errp, "unexpected DATA for page 0x%" PRIx64
                    " (local state %d, request %d)", msg->page, p->state,
@@ -467,6 +527,9 @@ static bool dsm_handle_grant(DSM *dsm, const DSMMsg *msg, Error **errp)
     DSMLocalPage *p = &dsm->page[msg->page];
 
     QEMU_LOCK_GUARD(page_lock(dsm, msg->page));
+    if (qatomic_read(&dsm->cut_off)) {
+        return true;    /* it came as we were cut off */
+    }
     if (p->pend == DSM_PEND_NONE || p->state == DSM_LOCAL_I) {
         error_setg(errp, "unexpected GRANT for page 0x%" PRIx64
                    " (local state %d, request %d)", msg->page, p->state,
@@ -595,6 +658,10 @@ static bool dsm_recv(void *opaque, uint32_t from, const DSMMsg *msg,
 
     trace_dsm_recv(dsm->ids[from], dsm_msg_type_name(msg->type), msg->page,
                    msg->tid);
+    if (DSM_MSG_FAMILY(msg->type) == DSM_FAMILY_DSM &&
+        qatomic_read(&dsm->cut_off)) {
+        return true;    /* see dsm_cut_off() */
+    }
     switch (msg->type) {
     case DSM_MSG_REQ:
     case DSM_MSG_ACK:

@@ -197,11 +197,19 @@ class Launcher(unittest.TestCase):
             self.assertLess(time.monotonic(), deadline)
             time.sleep(0.5)
         proc.send_signal(signal.SIGINT)
-        code = proc.wait(120)
+        try:
+            # The launcher's own bounds (quit, SIGTERM) come well before.
+            code = proc.wait(180)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            code = proc.wait()
         log.seek(0)
         out = log.read()
         log.close()
         print(out)
+        for f in ('f0.log', 'f1.log'):
+            with open(os.path.join(run_dir, f), errors='replace') as flog:
+                print('%s:\n%s' % (f, flog.read()[-4000:]))
         self.assertEqual(code, 0)
         self.assertIn('aggvm: stopping: quit on f0', out)
         self.assertIn('fragments exited with f0=0, f1=0', out)

@@ -21,6 +21,7 @@
 #include "qobject/qdict.h"
 #include "qobject/qlist.h"
 #include "qobject/qnum.h"
+#include "qemu/atomic.h"
 #include "qemu/bswap.h"
 
 #define NR_FRAGS        3
@@ -647,13 +648,75 @@ static void test_query_aggregate(void)
     }
 }
 
+/* A read, in a thread of its own, that waits for a peer. */
+typedef struct PendingRead {
+    QTestState *qts;
+    uint64_t addr;
+    uint32_t value;
+    bool done;
+} PendingRead;
+
+static gpointer pending_read(gpointer opaque)
+{
+    PendingRead *r = opaque;
+
+    r->value = qtest_readl(r->qts, r->addr);
+    qatomic_set(&r->done, true);
+    return NULL;
+}
+
+/*
+ * SIGKILL, not qtest_kill_qemu(), which counts a death by signal as a
+ * failure.  Its QTestState is left behind, unused.
+ */
+static void kill_fragment(int i)
+{
+    pid_t pid = qtest_pid(agg.qts[i]);
+    int status;
+
+    g_assert_cmpint(kill(pid, SIGKILL), ==, 0);
+    g_assert_cmpint(waitpid(pid, &status, 0), ==, pid);
+    qtest_remove_abrt_handler(agg.qts[i]);
+    agg.qts[i] = NULL;
+}
+
+/*
+ * f2 dies while f0 and f1 wait for a page it is home for: both report
+ * it lost and stop, and the reads come back (from then on faults are
+ * served locally: a thread blocked in a fault that waits for f2 could
+ * not be paused, and QEMU would hang in the VM stop and at exit).  f2
+ * is stopped first so that the requests are surely pending when it
+ * dies.
+ */
 static void test_peer_death(void)
 {
+    PendingRead reads[NR_FRAGS - 1] = {};
+    GThread *threads[NR_FRAGS - 1];
     QDict *ev;
     int i;
 
-    qtest_kill_qemu(agg.qts[2]);
-    agg.qts[2] = NULL;
+    g_assert_cmpint(kill(qtest_pid(agg.qts[2]), SIGSTOP), ==, 0);
+    for (i = 0; i < NR_FRAGS - 1; i++) {
+        reads[i].qts = agg.qts[i];
+        reads[i].addr = gpa(page_on(2, 0x2000 + i), 0);
+        threads[i] = g_thread_new("pending-read", pending_read, &reads[i]);
+    }
+    g_usleep(500 * 1000);
+    for (i = 0; i < NR_FRAGS - 1; i++) {
+        g_assert_false(qatomic_read(&reads[i].done));
+    }
+    kill_fragment(2);
+    for (i = 0; i < NR_FRAGS - 1; i++) {
+        int tries;
+
+        for (tries = 0; tries < 600 && !qatomic_read(&reads[i].done);
+             tries++) {
+            g_usleep(100 * 1000);
+        }
+        g_assert_true(qatomic_read(&reads[i].done));
+        g_thread_join(threads[i]);
+        g_assert_cmphex(reads[i].value, ==, 0);
+    }
     for (i = 0; i < NR_FRAGS - 1; i++) {
         g_autofree char *status = NULL;
         int tries;
@@ -675,7 +738,11 @@ static void test_peer_death(void)
         g_assert_cmpstr(qdict_get_str(qdict_get_qdict(ev, "data"),
                                       "fragment"), ==, "f2");
         qobject_unref(ev);
+        /* Pages f2 was home for read as zeroes now, at once. */
+        g_assert_cmphex(qtest_readl(agg.qts[i],
+                                    gpa(page_on(2, 0x2100 + i), 0)), ==, 0);
     }
+    /* The survivors exit cleanly: stop_aggregate() checks they exit 0. */
 }
 
 /* ---- start-up refusals: run plain QEMU processes and read stderr */
