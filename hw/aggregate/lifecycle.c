@@ -88,6 +88,17 @@ static void lifecycle_shutdown(Notifier *notifier, void *data)
     dsm_flush(lifecycle.dsm, LIFECYCLE_FLUSH_MS);
 }
 
+/* A lost fragment will not answer RESET. */
+static uint32_t lifecycle_peers_up(void)
+{
+    uint32_t i, up = 0;
+
+    for (i = 0; i < dsm_nr_fragments(lifecycle.dsm); i++) {
+        up += i != dsm_self(lifecycle.dsm) && dsm_peer_up(lifecycle.dsm, i);
+    }
+    return up;
+}
+
 /* Main loop, vCPUs paused: until every peer has reset, or the bound. */
 static void lifecycle_wait_peer_resets(void)
 {
@@ -117,7 +128,7 @@ void aggregate_lifecycle_reset_done(void)
 
     if (lifecycle.resets++ && !lifecycle.reset_from_peer) {
         trace_aggregate_reset_send();
-        lifecycle.resets_awaited = dsm_nr_fragments(lifecycle.dsm) - 1;
+        lifecycle.resets_awaited = lifecycle_peers_up();
         dsm_send_peers(lifecycle.dsm, &msg);
         lifecycle_wait_peer_resets();
     }

@@ -449,6 +449,25 @@ static void dsm_cut_off(DSM *dsm, uint32_t peer)
     trace_dsm_cut_off(dsm->ids[peer], pending);
 }
 
+/*
+ * A cut-off fragment holds no coherent copy of guest RAM, so the VM
+ * must not run again; but system_reset takes it out of internal-error,
+ * after which cont is accepted.  Stop it again at once (its vCPUs may
+ * run for a moment: vm_start() resumes them after this handler).
+ */
+static void dsm_vm_state_change(void *opaque, bool running, RunState state)
+{
+    DSM *dsm = opaque;
+
+    if (running && qatomic_read(&dsm->cut_off) &&
+        !qatomic_read(&dsm->leaving)) {
+        error_report("aggregate: a fragment was lost: this VM cannot run "
+                     "again; quit every fragment and start it afresh");
+        qemu_system_vmstop_request_prepare();
+        qemu_system_vmstop_request(RUN_STATE_INTERNAL_ERROR);
+    }
+}
+
 /* A fault on @page needing @pend rights.  Fault messages are hints. */
 static void dsm_fault(DSM *dsm, uint64_t page, DSMPending need)
 {
@@ -927,6 +946,7 @@ DSM *dsm_start(const DSMConfig *cfg, Error **errp)
                        dsm, QEMU_THREAD_DETACHED);
     qemu_thread_create(&dsm->hold_thread, "dsm-hold", dsm_hold_thread,
                        dsm, QEMU_THREAD_DETACHED);
+    qemu_add_vm_change_state_handler(dsm_vm_state_change, dsm);
     dsm_instance = dsm;
     return dsm;
 }

@@ -545,24 +545,29 @@ static char *query_status(QTestState *qts)
     return status;
 }
 
-/* Wait (bounded) until every fragment reports @want. */
+/* Wait (bounded) until @qts reports @want. */
+static void wait_status(QTestState *qts, const char *want)
+{
+    g_autofree char *status = NULL;
+    int tries;
+
+    for (tries = 0; tries < 100; tries++) {
+        g_free(status);
+        status = query_status(qts);
+        if (!strcmp(status, want)) {
+            break;
+        }
+        g_usleep(100 * 1000);
+    }
+    g_assert_cmpstr(status, ==, want);
+}
+
 static void wait_all_status(const char *want)
 {
     int i;
 
     for (i = 0; i < NR_FRAGS; i++) {
-        g_autofree char *status = NULL;
-        int tries;
-
-        for (tries = 0; tries < 100; tries++) {
-            g_free(status);
-            status = query_status(agg.qts[i]);
-            if (!strcmp(status, want)) {
-                break;
-            }
-            g_usleep(100 * 1000);
-        }
-        g_assert_cmpstr(status, ==, want);
+        wait_status(agg.qts[i], want);
     }
 }
 
@@ -718,22 +723,7 @@ static void test_peer_death(void)
         g_assert_cmphex(reads[i].value, ==, 0);
     }
     for (i = 0; i < NR_FRAGS - 1; i++) {
-        g_autofree char *status = NULL;
-        int tries;
-
-        for (tries = 0; tries < 100; tries++) {
-            QDict *rsp = qtest_qmp(agg.qts[i], "{ 'execute': 'query-status' }");
-            QDict *ret = qdict_get_qdict(rsp, "return");
-
-            g_free(status);
-            status = g_strdup(qdict_get_str(ret, "status"));
-            qobject_unref(rsp);
-            if (!strcmp(status, "internal-error")) {
-                break;
-            }
-            g_usleep(100 * 1000);
-        }
-        g_assert_cmpstr(status, ==, "internal-error");
+        wait_status(agg.qts[i], "internal-error");
         ev = qtest_qmp_eventwait_ref(agg.qts[i], "AGGREGATE_FRAGMENT_LOST");
         g_assert_cmpstr(qdict_get_str(qdict_get_qdict(ev, "data"),
                                       "fragment"), ==, "f2");
@@ -741,6 +731,15 @@ static void test_peer_death(void)
         /* Pages f2 was home for read as zeroes now, at once. */
         g_assert_cmphex(qtest_readl(agg.qts[i],
                                     gpa(page_on(2, 0x2100 + i), 0)), ==, 0);
+    }
+    /*
+     * Their memory is no longer coherent: after a system_reset (which
+     * leaves internal-error), cont is accepted but the VM stops again.
+     */
+    qtest_system_reset(agg.qts[0]);
+    qtest_qmp_assert_success(agg.qts[0], "{ 'execute': 'cont' }");
+    for (i = 0; i < NR_FRAGS - 1; i++) {
+        wait_status(agg.qts[i], "internal-error");
     }
     /* The survivors exit cleanly: stop_aggregate() checks they exit 0. */
 }
