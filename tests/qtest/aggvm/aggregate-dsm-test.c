@@ -671,6 +671,20 @@ static gpointer pending_read(gpointer opaque)
 }
 
 /*
+ * SIGSTOP reaches one thread first, which then stops the others: wait
+ * until the whole process has stopped (its parent is told then).
+ */
+static void stop_fragment(int i)
+{
+    pid_t pid = qtest_pid(agg.qts[i]);
+    int status;
+
+    g_assert_cmpint(kill(pid, SIGSTOP), ==, 0);
+    g_assert_cmpint(waitpid(pid, &status, WUNTRACED), ==, pid);
+    g_assert_true(WIFSTOPPED(status));
+}
+
+/*
  * SIGKILL, not qtest_kill_qemu(), which counts a death by signal as a
  * failure.  Its QTestState is left behind, unused.
  */
@@ -700,7 +714,7 @@ static void test_peer_death(void)
     QDict *ev;
     int i;
 
-    g_assert_cmpint(kill(qtest_pid(agg.qts[2]), SIGSTOP), ==, 0);
+    stop_fragment(2);
     for (i = 0; i < NR_FRAGS - 1; i++) {
         reads[i].qts = agg.qts[i];
         reads[i].addr = gpa(page_on(2, 0x2000 + i), 0);
