@@ -413,11 +413,12 @@ static void dsm_fault_locally(DSM *dsm, uint64_t page)
 
     trace_dsm_fault_locally(page, p->state);
     if (p->state == DSM_LOCAL_I) {
-        dsm_install(dsm, page, NULL, false);
+        dsm_install(dsm, page, NULL, false);        /* wakes */
     } else if (p->state == DSM_LOCAL_S) {
-        dsm_write_protect(dsm, page, false);
+        dsm_write_protect(dsm, page, false);        /* wakes writers */
+    } else {
+        uffd_wakeup(dsm->uffd, page_host(dsm, page), DSM_PAGE_SIZE);
     }
-    uffd_wakeup(dsm->uffd, page_host(dsm, page), DSM_PAGE_SIZE);
     p->state = DSM_LOCAL_E;
     p->pend = DSM_PEND_NONE;
     p->want_write = false;
