@@ -42,9 +42,23 @@
  * Once a peer is gone (it failed, or left in a shutdown), this
  * fragment is cut off: see dsm_cut_off().
  *
- * Translation against invalidation (hazard 1) is handled in TCG (patch
- * 0010): see dsm_discard().  The hold is fixed; it does not grow per
- * page on repeated refaults.
+ * Translated code.  TCG translates guest code from copies of the page
+ * taken with no page lock held (patch 0010), so a translation never
+ * faults on a page under a TCG page lock (hazard 1: the discarding
+ * thread would wait for that lock while the fault waits for it).  The
+ * rule the DSM relies on: once this fragment has sent the ACK of an INV
+ * or the DATA of an FWD(W), none of its vCPUs starts executing code
+ * translated from the page's old contents, not even once.  It holds
+ * because dsm_discard() runs before either is sent, and it (1) discards
+ * the page, so a copy taken after that faults and gets the new bytes;
+ * (2) invalidates the page's TBs under the TCG page lock, bumping the
+ * page's epoch, so a translation from an older copy that is not linked
+ * yet is dropped and redone when it comes to be linked; (3) raises the
+ * exit request on every vCPU when it invalidated a TB, so a vCPU that
+ * had already looked one up leaves it at its first instruction.  See
+ * the header of patch 0010 for why the epoch check cannot miss.
+ *
+ * The hold is fixed; it does not grow per page on repeated refaults.
  */
 
 #include "qemu/osdep.h"
@@ -335,9 +349,8 @@ static void dsm_discard(DSM *dsm, uint64_t page)
 
     ram_block_discard_range(dsm->rb, page * DSM_PAGE_SIZE, DSM_PAGE_SIZE);
     if (tcg_enabled()) {
-        /* Epoch first: a copy the translator took before the discard. */
-        tb_code_epoch_bump(ra);
-        tb_invalidate_phys_range(ra, ra + DSM_PAGE_SIZE - 1);
+        /* After the discard, before the ACK or DATA: see the top. */
+        tb_invalidate_phys_range_sync(ra, ra + DSM_PAGE_SIZE - 1);
     }
 }
 
