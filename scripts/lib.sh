@@ -24,11 +24,32 @@ QEMU_SRC=$AGGVM_BUILD/qemu-$QEMU_VERSION
 QEMU_BUILD=$QEMU_SRC/build
 QEMU_SYSTEM=$QEMU_BUILD/qemu-system-x86_64
 
-# The test guest: Debian bookworm's kernel, pinned.
-GUEST_KERNEL_PKG=linux-image-6.1.0-50-amd64
-GUEST_KERNEL_VERSION=6.1.176-1
-GUEST_KERNEL_RELEASE=6.1.0-50-amd64
-GUEST_DIR=${AGGVM_GUEST_DIR:-$AGGVM_CACHE/guest}
+# The test guest: Debian bookworm's kernel, pinned (6.1, in
+# $AGGVM_GUEST_DIR, default $AGGVM_CACHE/guest), or with
+# AGGVM_GUEST_KERNEL=6.12 bookworm-backports' 6.12 series (in
+# $AGGVM_GUEST_612_DIR, default $AGGVM_CACHE/guest-6.12), whose kernel
+# patches its own code at run time where 6.1's test runs end first.
+GUEST_KERNELS=(6.1 6.12)
+case ${AGGVM_GUEST_KERNEL:-6.1} in
+6.1)
+    GUEST_KERNEL_PKG=linux-image-6.1.0-50-amd64
+    GUEST_KERNEL_VERSION=6.1.176-1
+    GUEST_KERNEL_RELEASE=6.1.0-50-amd64
+    GUEST_DIR=${AGGVM_GUEST_DIR:-$AGGVM_CACHE/guest}
+    ;;
+6.12)
+    GUEST_KERNEL_PKG=linux-image-6.12.95+deb12-amd64
+    GUEST_KERNEL_VERSION=6.12.95-1~bpo12+1
+    GUEST_KERNEL_RELEASE=6.12.95+deb12-amd64
+    GUEST_DIR=${AGGVM_GUEST_612_DIR:-$AGGVM_CACHE/guest-6.12}
+    ;;
+*)
+    echo "aggvm: error: AGGVM_GUEST_KERNEL=$AGGVM_GUEST_KERNEL:" \
+         "the test guest has kernels ${GUEST_KERNELS[*]}" >&2
+    exit 1
+    ;;
+esac
+GUEST_612_DIR=${AGGVM_GUEST_612_DIR:-$AGGVM_CACHE/guest-6.12}
 
 # ccache: share hits between clones at different paths.
 export CCACHE_DIR=${CCACHE_DIR:-$AGGVM_CACHE/ccache}
