@@ -27,6 +27,12 @@ def guest_dir():
     return os.environ.get('AGGVM_GUEST_DIR', '/var/cache/aggvm/guest')
 
 
+def guest_612_dir():
+    """The 6.12 guest (scripts/build-guest with AGGVM_GUEST_KERNEL=6.12)."""
+    return os.environ.get('AGGVM_GUEST_612_DIR',
+                          guest_dir().rstrip('/') + '-6.12')
+
+
 def qemu_binary():
     path = os.environ.get('AGGVM_QEMU')
     if not path:

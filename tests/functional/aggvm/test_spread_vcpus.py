@@ -23,95 +23,26 @@
 import hashlib
 import os
 import random
-import subprocess
 import sys
 import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from aggvm_fragments import Namespaces  # noqa: E402
-from aggvm_guest import (CPU_MODEL, expected_checksum,  # noqa: E402
-                         guest_dir, parse_results, qemu_binary)
+from aggvm_aggregate import NODE_MB, cpu_list, run_aggregate  # noqa: E402
+from aggvm_guest import expected_checksum, parse_results  # noqa: E402
 
-NODE_MB = 256
 CHECKSUM_N = 20000
 COUNTER_N = 500
-
-
-def cpu_list(first, count):
-    return str(first) if count == 1 else '%d-%d' % (first, first + count - 1)
-
 
 @unittest.skipUnless(os.geteuid() == 0, 'needs root (netns, userfaultfd)')
 class SpreadVcpus(unittest.TestCase):
 
-    def common_args(self, ns, nr, per, then, run, extra):
-        gdir = guest_dir()
-        append = ('console=ttyS0 quiet loglevel=1 panic=-1 '
-                  'aggvm.run=%s aggvm.then=%s '
-                  'aggvm.checksum_per_cpu=1 aggvm.checksum_n=%d '
-                  'aggvm.counter_n=%d %s'
-                  % (run, then, CHECKSUM_N, COUNTER_N, extra.get('append', '')))
-        args = extra.get('args', []) + [
-            '-machine', 'aggregate,connect-timeout=60', '-accel', 'aggregate',
-            '-m', '%dM' % (nr * NODE_MB),
-            '-smp', '%d,sockets=%d,cores=%d' % (nr * per, nr, per),
-            '-cpu', CPU_MODEL, '-nodefaults', '-display', 'none',
-            '-kernel', os.path.join(gdir, 'vmlinuz'),
-            '-initrd', os.path.join(gdir, 'initrd'), '-append', append,
-        ]
-        if then != 'reboot-once':
-            args.append('-no-reboot')
-        for i in range(nr):
-            args += ['-object', 'aggregate-fragment,id=f%d,address=%s:7000,'
-                     'cpus=%s,mem=%dM' % (i, ns.addrs[i],
-                                          cpu_list(i * per, per), NODE_MB)]
-        return args
-
     def run_aggregate(self, nr, per, then, run, extra):
-        """Start f1..fN-1, then f0 with the console; return exit codes."""
-        with Namespaces(nr) as ns, \
-             tempfile.TemporaryDirectory(prefix='aggvm-func-') as tmp:
-            common = self.common_args(ns, nr, per, then, run, extra)
-            console = os.path.join(tmp, 'console.log')
-            peers = []
-            try:
-                for i in range(1, nr):
-                    log = open(os.path.join(tmp, 'f%d.log' % i), 'w+')
-                    peers.append((log, subprocess.Popen(
-                        ['ip', 'netns', 'exec', ns.names[i], qemu_binary()] +
-                        common + ['-machine', 'fragment=f%d' % i,
-                                  '-serial', 'null'],
-                        stdin=subprocess.DEVNULL, stdout=log,
-                        stderr=subprocess.STDOUT)))
-                try:
-                    f0 = subprocess.run(
-                        ['ip', 'netns', 'exec', ns.names[0], qemu_binary()] +
-                        common + ['-machine', 'fragment=f0',
-                                  '-serial', 'file:' + console],
-                        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                        stderr=subprocess.STDOUT, timeout=500)
-                except subprocess.TimeoutExpired:
-                    # Say where the guest stopped before failing.
-                    with open(console, errors='replace') as f:
-                        print('# console tail:\n' +
-                              '\n'.join(f.read().splitlines()[-60:]))
-                    raise
-                codes = [f0.returncode]
-                print('# f0: ' + f0.stdout.decode(errors='replace'))
-                for log, p in peers:
-                    # The guest's poweroff reaches every fragment.
-                    codes.append(p.wait(60))
-            finally:
-                for log, p in peers:
-                    if p.poll() is None:
-                        p.kill()
-                        p.wait()
-                    log.seek(0)
-                    print('# peer: ' + log.read())
-                    log.close()
-            with open(console, errors='replace') as f:
-                return codes, f.read()
+        append = ('aggvm.checksum_per_cpu=1 aggvm.checksum_n=%d '
+                  'aggvm.counter_n=%d %s'
+                  % (CHECKSUM_N, COUNTER_N, extra.get('append', '')))
+        return run_aggregate(nr, per, then, run, append,
+                             extra.get('args', []))
 
     def boot(self, nr, per, then='poweroff', run='info,checksum,counter',
              extra=None):
