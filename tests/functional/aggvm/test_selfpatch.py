@@ -7,7 +7,8 @@
 # kernel.sched_schedstats 200 times and turns the function tracer on
 # and off twice (text_poke_bp() on every call site, with int3 and sync
 # IPIs across the fragments); dmesg must stay clean and every checksum
-# exact.  On 2 x 2 and 3 x 1, and on 2 x 2 with the 6.12 kernel.
+# exact.  On 2 x 2 and 3 x 1 (the 6.12 kernel does the same in
+# test_coherence's soak).
 #
 # Copyright (c) 2026 The aggvm authors
 
@@ -17,9 +18,16 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from aggvm_aggregate import AggregateBoot  # noqa: E402
-from aggvm_guest import expected_checksum, guest_612_dir  # noqa: E402
+from aggvm_guest import expected_checksum  # noqa: E402
 
 SELFPATCH_N = 20000
+
+# Turning the function tracer on patches some 40,000 call sites, each
+# page of kernel text moving between the fragments several times: one
+# CPU spends 40-50 s in it without scheduling (twice stock TCG's time
+# here), and the soft-lockup detector's default 20 s would report it.
+# Raised, not disabled, so that a CPU really stuck is still reported.
+SLOW_PATCHING = 'watchdog_thresh=60'
 
 
 @unittest.skipUnless(os.geteuid() == 0, 'needs root (netns, userfaultfd)')
@@ -29,7 +37,8 @@ class SelfPatch(AggregateBoot, unittest.TestCase):
         ncpu = nr * per
         r = self.boot(nr, per, 'selfpatch',
                       'aggvm.selfpatch_flips=%d aggvm.selfpatch_ftrace=%d '
-                      'aggvm.selfpatch_n=%d' % (flips, ftrace, SELFPATCH_N),
+                      'aggvm.selfpatch_n=%d %s'
+                      % (flips, ftrace, SELFPATCH_N, SLOW_PATCHING),
                       gdir)
         self.assertEqual(r['selfpatch.flips'], str(flips))
         self.assertEqual(r['selfpatch.ftrace_cycles'], str(ftrace))
@@ -45,13 +54,6 @@ class SelfPatch(AggregateBoot, unittest.TestCase):
 
     def test_selfpatch_3_fragments_1_vcpu_each(self):
         self.check_selfpatch(3, 1)
-
-    def test_selfpatch_kernel_612_2_fragments_2_vcpus_each(self):
-        gdir = guest_612_dir()
-        if not os.path.exists(os.path.join(gdir, 'vmlinuz')):
-            self.skipTest('no 6.12 guest in %s' % gdir)
-        self.check_selfpatch(2, 2, gdir)
-
 
 if __name__ == '__main__':
     unittest.main(verbosity=2)
