@@ -54,9 +54,10 @@
  * (2) invalidates the page's TBs under the TCG page lock, bumping the
  * page's epoch, so a translation from an older copy that is not linked
  * yet is dropped and redone when it comes to be linked; (3) raises the
- * exit request on every vCPU when it invalidated a TB, so a vCPU that
- * had already looked one up leaves it at its first instruction.  See
- * the header of patch 0010 for why the epoch check cannot miss.
+ * exit request on every vCPU when the page ever had a TB, so a vCPU
+ * that had already looked one up leaves it at its first instruction.
+ * See the header of patch 0010 for why the epoch check cannot miss,
+ * and tests/model/ for the Spin model that checks the rule.
  *
  * The hold is fixed; it does not grow per page on repeated refaults.
  */
