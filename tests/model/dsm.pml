@@ -67,13 +67,16 @@
  *  BROKEN_NO_WP            FWD(R) does not write-protect an E page
  *  BROKEN_RUN_ONCE         patch 0010 before cca5b72: a stale TB is
  *                          linked, invalidated at once and run once
+ *  BROKEN_SYNC_IF_REMOVED  a give-up raises the exit request only if it
+ *                          removed a TB itself (patch 0010 before 45cb739)
+ *  STOCK_NOTDIRTY          no second invalidation after a store to the
+ *                          code page (stock TCG, without patch 0014)
  *
  * Other knobs: NF, OPS (OPS0, OPS1, OPS2, OPSV per vCPU), HOME_C, HOME_F,
  * CAP, TIDMOD; NO_P1, NO_P2, NO_P3 drop a property (to see what the
  * others catch); with V2, STOCK_RACE lets fragment 0's two vCPUs store
  * to the code page (P2 is then off: it does not hold between two vCPUs
- * of one process, nor does P3 in stock TCG), SYNC_ALWAYS is a candidate
- * fix (README.md, "Findings").
+ * of one process).
  *
  * Atomic steps.  Each `atomic` below is one step that no other thread
  * can interleave with.  A step is made atomic only where the code holds

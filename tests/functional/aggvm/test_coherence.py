@@ -35,7 +35,7 @@ from aggvm_guest import guest_612_dir  # noqa: E402
 XMC_ROUNDS = 10000
 SOAK_SECONDS = 120
 # See test_selfpatch.py: the function tracer takes 40-50 s to turn on.
-SLOW_PATCHING = 'watchdog_thresh=60'
+SLOW_PATCHING = 'watchdog_thresh=60 rcupdate.rcu_cpu_stall_timeout=120'
 
 
 @unittest.skipUnless(os.geteuid() == 0, 'needs root (netns, userfaultfd)')

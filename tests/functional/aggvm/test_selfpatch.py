@@ -25,9 +25,10 @@ SELFPATCH_N = 20000
 # Turning the function tracer on patches some 40,000 call sites, each
 # page of kernel text moving between the fragments several times: one
 # CPU spends 40-50 s in it without scheduling (twice stock TCG's time
-# here), and the soft-lockup detector's default 20 s would report it.
-# Raised, not disabled, so that a CPU really stuck is still reported.
-SLOW_PATCHING = 'watchdog_thresh=60'
+# here), and the soft-lockup detector (20 s) and RCU's CPU stall
+# warning (21 s) would report it.  Raised to 120 s, not disabled, so
+# that a CPU really stuck is still reported.
+SLOW_PATCHING = 'watchdog_thresh=60 rcupdate.rcu_cpu_stall_timeout=120'
 
 
 @unittest.skipUnless(os.geteuid() == 0, 'needs root (netns, userfaultfd)')
