@@ -20,16 +20,23 @@
  *    message to the recv callback, which never blocks;
  *  - per link, one send thread does every write that may block:
  *    senders append to a queue, or, when nothing is queued or being
- *    written, try a non-blocking send() first, so a receive thread
+ *    written, try a non-blocking write first, so a receive thread
  *    that answers a message can never block on a full socket;
  *  - messages to this fragment itself go through a queue and a local
  *    send thread that decodes and delivers them like a receive thread.
+ * Every byte goes through the link's QIOChannel, in non-blocking mode
+ * from the handshake on; a thread that must wait for the channel waits
+ * on the channel's own watch (LinkWaiter), never on its fd, so that
+ * any QIOChannel (TLS included) can carry a link.
+ * Each direction of a link numbers its messages: HELLO is 0, then
+ * 1, 2, ...  The sender stamps the number under the link lock (the
+ * order messages reach the socket), the receiver checks it, so a lost,
+ * repeated or reordered message is a link error, not silent.
  * Lock order: a caller may hold its own locks (page, directory) when it
  * calls dsm_links_send(); DSMLink.lock is a leaf.
  */
 
 #include "qemu/osdep.h"
-#include <poll.h>
 #include "qapi/error.h"
 #include "qemu/error-report.h"
 #include "qemu/thread.h"
@@ -51,6 +58,7 @@ typedef struct DSMLink {
     QIOChannelSocket *sioc;         /* NULL for the link to ourselves */
     QemuThread rx_thread;
     QemuThread tx_thread;
+    uint32_t rx_seq;                /* the next one due (receive thread) */
 
     /* failed: set once, by whichever thread sees the link fail first */
     bool failed;
@@ -59,6 +67,7 @@ typedef struct DSMLink {
     QemuMutex lock;
     QemuCond cond;
     GQueue txq;                     /* of GByteArray *, encoded */
+    uint32_t tx_seq;                /* stamped on the next one queued */
     bool tx_busy;                   /* the send thread is writing */
     bool started;                   /* the link threads run */
     bool dead;
@@ -104,6 +113,9 @@ DSMLinks *dsm_links_new(const DSMLinksConfig *cfg)
 
         link->links = links;
         link->peer = i;
+        /* Message 0 is HELLO, sent before anything queued here. */
+        link->tx_seq = 1;
+        link->rx_seq = 1;
         qemu_mutex_init(&link->lock);
         qemu_cond_init(&link->cond);
         g_queue_init(&link->txq);
@@ -127,6 +139,143 @@ bool dsm_links_listen(DSMLinks *links, Error **errp)
     }
     trace_dsm_link_listen(str);
     return true;
+}
+
+
+/*
+ * A thread's wait for one condition on one channel, through the
+ * channel's watch in a GMainContext of the thread's own: the watch
+ * stays attached, so a wait costs one poll(), not a context per wait
+ * as qio_channel_wait() does.  @deadline_ms (g_get_monotonic_time()
+ * in ms, or -1 for none) bounds a wait.
+ */
+typedef struct LinkWaiter {
+    GMainContext *ctx;
+    GSource *watch;
+    bool ready;
+} LinkWaiter;
+
+static gboolean link_waiter_ready(QIOChannel *ioc, GIOCondition cond,
+                                  gpointer opaque)
+{
+    LinkWaiter *w = opaque;
+
+    w->ready = true;
+    return G_SOURCE_CONTINUE;
+}
+
+static gboolean link_waiter_timeout(gpointer opaque)
+{
+    return G_SOURCE_CONTINUE;
+}
+
+static void link_waiter_init(LinkWaiter *w, QIOChannel *ioc,
+                             GIOCondition cond)
+{
+    w->ctx = g_main_context_new();
+    w->watch = qio_channel_create_watch(ioc, cond);
+    g_source_set_callback(w->watch, (GSourceFunc)link_waiter_ready, w, NULL);
+    g_source_attach(w->watch, w->ctx);
+    w->ready = false;
+}
+
+static void link_waiter_destroy(LinkWaiter *w)
+{
+    g_source_destroy(w->watch);
+    g_source_unref(w->watch);
+    g_main_context_unref(w->ctx);
+}
+
+/* Wait until the condition holds; false once @deadline_ms has passed. */
+static bool link_waiter_wait(LinkWaiter *w, int64_t deadline_ms)
+{
+    GSource *timer = NULL;
+    bool ok = true;
+
+    if (deadline_ms >= 0) {
+        int64_t left = deadline_ms - g_get_monotonic_time() / 1000;
+
+        if (left <= 0) {
+            return false;
+        }
+        timer = g_timeout_source_new(MIN(left, 1000));
+        g_source_set_callback(timer, link_waiter_timeout, NULL, NULL);
+        g_source_attach(timer, w->ctx);
+    }
+    w->ready = false;
+    g_main_context_iteration(w->ctx, TRUE);
+    if (timer) {
+        g_source_destroy(timer);
+        g_source_unref(timer);
+        ok = w->ready || g_get_monotonic_time() / 1000 < deadline_ms;
+    }
+    return ok;
+}
+
+/*
+ * Read exactly @len bytes into @buf, waiting through @w whenever the
+ * channel has none.  Returns 1 when done, 0 on EOF before the first
+ * byte (when @eof_ok), -1 with @errp set otherwise.  @what names the
+ * message for errors; @deadline_ms as in link_waiter_wait().
+ */
+static int link_read_full(QIOChannel *ioc, LinkWaiter *w, uint8_t *buf,
+                          size_t len, bool eof_ok, int64_t deadline_ms,
+                          const char *what, Error **errp)
+{
+    size_t done = 0;
+
+    while (done < len) {
+        ssize_t n = qio_channel_read(ioc, (char *)buf + done, len - done,
+                                     errp);
+
+        if (n == QIO_CHANNEL_ERR_BLOCK) {
+            if (!link_waiter_wait(w, deadline_ms)) {
+                error_setg(errp, "timed out waiting for %s", what);
+                return -1;
+            }
+            continue;
+        }
+        if (n < 0) {
+            return -1;
+        }
+        if (n == 0) {
+            if (eof_ok && done == 0) {
+                return 0;
+            }
+            error_setg(errp, "connection closed in the middle of %s", what);
+            return -1;
+        }
+        done += n;
+    }
+    return 1;
+}
+
+/* Write all of @buf, waiting through @w whenever the channel is full. */
+static bool link_write_full(QIOChannel *ioc, LinkWaiter *w,
+                            const uint8_t *buf, size_t len, Error **errp)
+{
+    size_t done = 0;
+
+    while (done < len) {
+        ssize_t n = qio_channel_write(ioc, (const char *)buf + done,
+                                      len - done, errp);
+
+        if (n == QIO_CHANNEL_ERR_BLOCK) {
+            link_waiter_wait(w, -1);
+            continue;
+        }
+        if (n < 0) {
+            return false;
+        }
+        done += n;
+    }
+    return true;
+}
+
+/* Stamp the link sequence number @seq into an encoded message. */
+static void link_stamp_seq(GByteArray *bytes, uint32_t seq)
+{
+    dsm_header_set_seq(bytes->data, bytes->len, seq);
 }
 
 /* Failure of an established link: report once, wake the send thread. */
@@ -154,7 +303,7 @@ static void link_fail(DSMLink *link, Error *err)
  * Send @bytes at once if nothing is queued before it and the socket
  * takes all of it without blocking: this saves waking the send thread
  * on the critical path of a fault.  Otherwise the unsent rest stays in
- * @bytes for the queue.  Never blocks (MSG_DONTWAIT).
+ * @bytes for the queue.  Never blocks: the channel is non-blocking.
  * Called with link->lock held.
  */
 static bool link_try_send_locked(DSMLink *link, GByteArray *bytes)
@@ -166,10 +315,11 @@ static bool link_try_send_locked(DSMLink *link, GByteArray *bytes)
         !g_queue_is_empty(&link->txq)) {
         return false;
     }
-    n = send(link->sioc->fd, bytes->data, bytes->len,
-             MSG_DONTWAIT | MSG_NOSIGNAL);
+    n = qio_channel_write(QIO_CHANNEL(link->sioc), (const char *)bytes->data,
+                          bytes->len, NULL);
     if (n <= 0) {
-        return false;               /* EAGAIN, or an error for the thread */
+        /* It would block, or an error the send thread will report. */
+        return false;
     }
     stat64_add(&links->bytes_out, n);
     if (n == bytes->len) {
@@ -191,7 +341,12 @@ void dsm_links_send(DSMLinks *links, uint32_t to, const DSMMsg *msg)
     trace_dsm_link_send(peer_id(links, to), dsm_msg_type_name(msg->type),
                         msg->page, msg->tid);
     QEMU_LOCK_GUARD(&link->lock);
-    if (link->dead || link_try_send_locked(link, bytes)) {
+    if (link->dead) {
+        g_byte_array_unref(bytes);
+        return;
+    }
+    link_stamp_seq(bytes, link->tx_seq++);
+    if (link_try_send_locked(link, bytes)) {
         g_byte_array_unref(bytes);
         return;
     }
@@ -225,15 +380,16 @@ static void *link_tx_thread(void *opaque)
 {
     DSMLink *link = opaque;
     DSMLinks *links = link->links;
+    QIOChannel *ioc = QIO_CHANNEL(link->sioc);
+    LinkWaiter w;
     GByteArray *bytes;
 
     dsm_thread_set_priority(links->cfg.service_priority);
+    link_waiter_init(&w, ioc, G_IO_OUT);
     while ((bytes = link_next(link))) {
         Error *err = NULL;
 
-        if (qio_channel_write_all(QIO_CHANNEL(link->sioc),
-                                  (const char *)bytes->data, bytes->len,
-                                  &err) < 0) {
+        if (!link_write_full(ioc, &w, bytes->data, bytes->len, &err)) {
             error_prepend(&err, "sending to fragment %s: ",
                           peer_id(links, link->peer));
             g_byte_array_unref(bytes);
@@ -244,6 +400,7 @@ static void *link_tx_thread(void *opaque)
         stat64_add(&links->msgs_out, 1);
         g_byte_array_unref(bytes);
     }
+    link_waiter_destroy(&w);
     return NULL;
 }
 
@@ -266,6 +423,8 @@ static void *link_self_thread(void *opaque)
             error_report_err(err);
             abort();
         }
+        assert(msg.seq == link->rx_seq);
+        link->rx_seq++;
         if (!links->cfg.recv(links->cfg.opaque, link->peer, &msg, &err)) {
             g_byte_array_unref(bytes);
             link_fail(link, err);
@@ -277,29 +436,42 @@ static void *link_self_thread(void *opaque)
     return NULL;
 }
 
+/* The receive side of the sequence numbers (see the top of the file). */
+static bool link_check_seq(DSMLink *link, const DSMHeader *hdr, Error **errp)
+{
+    if (hdr->seq != link->rx_seq) {
+        error_setg(errp, "%s is message %u on the link, expected %u",
+                   dsm_msg_type_name(hdr->type), hdr->seq, link->rx_seq);
+        return false;
+    }
+    link->rx_seq++;
+    return true;
+}
+
 /*
  * Read one whole message into @buf (DSM_HEADER_SIZE + DSM_MAX_PAYLOAD
  * bytes) and validate it.  Returns 1 on success, 0 on a clean EOF
  * before a header, -1 on error.
  */
-static int link_read_msg(DSMLink *link, uint8_t *buf, DSMMsg *msg,
-                         Error **errp)
+static int link_read_msg(DSMLink *link, LinkWaiter *w, uint8_t *buf,
+                         DSMMsg *msg, Error **errp)
 {
     DSMLinks *links = link->links;
     QIOChannel *ioc = QIO_CHANNEL(link->sioc);
     DSMHeader hdr;
     int ret;
 
-    ret = qio_channel_read_all_eof(ioc, (char *)buf, DSM_HEADER_SIZE, errp);
+    ret = link_read_full(ioc, w, buf, DSM_HEADER_SIZE, true, -1,
+                         "a message header", errp);
     if (ret <= 0) {
         return ret;
     }
-    if (!dsm_header_decode(buf, DSM_HEADER_SIZE, &hdr, errp)) {
+    if (!dsm_header_decode(buf, DSM_HEADER_SIZE, &hdr, errp) ||
+        !link_check_seq(link, &hdr, errp)) {
         return -1;
     }
-    if (hdr.length &&
-        qio_channel_read_all(ioc, (char *)buf + DSM_HEADER_SIZE, hdr.length,
-                             errp) < 0) {
+    if (link_read_full(ioc, w, buf + DSM_HEADER_SIZE, hdr.length, false, -1,
+                       dsm_msg_type_name(hdr.type), errp) < 0) {
         return -1;
     }
     if (!dsm_payload_decode(&hdr, buf + DSM_HEADER_SIZE, hdr.length,
@@ -317,13 +489,15 @@ static void *link_rx_thread(void *opaque)
     DSMLink *link = opaque;
     DSMLinks *links = link->links;
     g_autofree uint8_t *buf = g_malloc(DSM_HEADER_SIZE + DSM_MAX_PAYLOAD);
+    LinkWaiter w;
 
     rcu_register_thread();
     dsm_thread_set_priority(links->cfg.service_priority);
+    link_waiter_init(&w, QIO_CHANNEL(link->sioc), G_IO_IN);
     for (;;) {
         Error *err = NULL;
         DSMMsg msg;
-        int ret = link_read_msg(link, buf, &msg, &err);
+        int ret = link_read_msg(link, &w, buf, &msg, &err);
 
         if (ret <= 0) {
             if (ret == 0) {
@@ -351,66 +525,23 @@ static void *link_rx_thread(void *opaque)
             break;
         }
     }
+    link_waiter_destroy(&w);
     rcu_unregister_thread();
     return NULL;
 }
 
-/* Wait until @fd is readable or @deadline (QEMU_CLOCK_REALTIME ms). */
-static bool wait_readable(int fd, int64_t deadline, const char *what,
-                          Error **errp)
-{
-    for (;;) {
-        int64_t left = deadline - g_get_monotonic_time() / 1000;
-        struct pollfd pfd = { .fd = fd, .events = POLLIN };
-        int ret;
 
-        if (left <= 0) {
-            error_setg(errp, "timed out waiting for %s", what);
-            return false;
-        }
-        ret = poll(&pfd, 1, MIN(left, 1000));
-        if (ret > 0) {
-            return true;
-        }
-        if (ret < 0 && errno != EINTR) {
-            error_setg_errno(errp, errno, "waiting for %s", what);
-            return false;
-        }
-    }
-}
-
-/* Read exactly @len bytes before @deadline. */
-static bool read_timed(QIOChannelSocket *sioc, uint8_t *buf, size_t len,
-                       int64_t deadline, const char *what, Error **errp)
-{
-    size_t done = 0;
-
-    while (done < len) {
-        ssize_t n;
-
-        if (!wait_readable(sioc->fd, deadline, what, errp)) {
-            return false;
-        }
-        n = qio_channel_read(QIO_CHANNEL(sioc), (char *)buf + done,
-                             len - done, errp);
-        if (n == 0) {
-            error_setg(errp, "connection closed while waiting for %s", what);
-            return false;
-        }
-        if (n < 0 && n != QIO_CHANNEL_ERR_BLOCK) {
-            return false;
-        }
-        done += MAX(n, 0);
-    }
-    return true;
-}
 
 static bool send_hello(DSMLinks *links, QIOChannelSocket *sioc,
                        Error **errp)
 {
     g_autoptr(GByteArray) bytes = g_byte_array_new();
+    QIOChannel *ioc = QIO_CHANNEL(sioc);
+    LinkWaiter w;
+    bool ok;
     DSMMsg hello = {
         .type = DSM_MSG_HELLO,
+        .seq = 0,
         .fragment = links->cfg.self,
         .version = DSM_WIRE_VERSION,
         .nr_pages = links->cfg.nr_pages,
@@ -418,30 +549,40 @@ static bool send_hello(DSMLinks *links, QIOChannelSocket *sioc,
 
     memcpy(hello.config_hash, links->cfg.config_hash, DSM_CONFIG_HASH_SIZE);
     dsm_msg_encode(&hello, bytes);
-    return qio_channel_write_all(QIO_CHANNEL(sioc), (const char *)bytes->data,
-                                 bytes->len, errp) == 0;
+    link_waiter_init(&w, ioc, G_IO_OUT);
+    ok = link_write_full(ioc, &w, bytes->data, bytes->len, errp);
+    link_waiter_destroy(&w);
+    return ok;
 }
 
 static bool recv_hello(DSMLinks *links, QIOChannelSocket *sioc,
                        int64_t deadline, DSMMsg *hello, Error **errp)
 {
     g_autofree uint8_t *buf = g_malloc(DSM_HEADER_SIZE + DSM_MAX_PAYLOAD);
+    QIOChannel *ioc = QIO_CHANNEL(sioc);
+    LinkWaiter w;
     DSMHeader hdr;
+    bool ok = false;
 
-    if (!read_timed(sioc, buf, DSM_HEADER_SIZE, deadline, "HELLO", errp) ||
+    link_waiter_init(&w, ioc, G_IO_IN);
+    if (link_read_full(ioc, &w, buf, DSM_HEADER_SIZE, false, deadline,
+                       "HELLO", errp) < 0 ||
         !dsm_header_decode(buf, DSM_HEADER_SIZE, &hdr, errp)) {
-        return false;
+        goto out;
     }
-    if (hdr.type != DSM_MSG_HELLO) {
-        error_setg(errp, "expected HELLO, received %s",
-                   dsm_msg_type_name(hdr.type));
-        return false;
+    if (hdr.type != DSM_MSG_HELLO || hdr.seq != 0) {
+        error_setg(errp, "expected HELLO as message 0, received %s as "
+                   "message %u", dsm_msg_type_name(hdr.type), hdr.seq);
+        goto out;
     }
-    return read_timed(sioc, buf + DSM_HEADER_SIZE, hdr.length, deadline,
-                      "HELLO", errp) &&
-           dsm_payload_decode(&hdr, buf + DSM_HEADER_SIZE, hdr.length,
-                              links->cfg.nr_pages, links->cfg.nr_fragments,
-                              hello, errp);
+    ok = link_read_full(ioc, &w, buf + DSM_HEADER_SIZE, hdr.length, false,
+                        deadline, "HELLO", errp) > 0 &&
+         dsm_payload_decode(&hdr, buf + DSM_HEADER_SIZE, hdr.length,
+                            links->cfg.nr_pages, links->cfg.nr_fragments,
+                            hello, errp);
+out:
+    link_waiter_destroy(&w);
+    return ok;
 }
 
 static char *hash_prefix(const uint8_t *hash)
@@ -525,7 +666,8 @@ static bool handshake(DSMLinks *links, QIOChannelSocket *sioc,
 
     where = expected >= 0 ? socket_uri(links->cfg.addrs[expected])
                           : g_strdup("a connecting fragment");
-    if (!send_hello(links, sioc, errp) ||
+    if (qio_channel_set_blocking(QIO_CHANNEL(sioc), false, errp) < 0 ||
+        !send_hello(links, sioc, errp) ||
         !recv_hello(links, sioc, deadline, &hello, errp)) {
         error_prepend(errp, "handshake with %s: ", where);
         return false;
@@ -541,12 +683,23 @@ static bool handshake(DSMLinks *links, QIOChannelSocket *sioc,
 
 static bool accept_one(DSMLinks *links, int64_t deadline, Error **errp)
 {
+    QIOChannel *lioc = QIO_CHANNEL(links->listener);
     QIOChannelSocket *sioc;
+    LinkWaiter w;
 
-    if (!wait_readable(links->listener->fd, deadline,
-                       "the fragments listed after this one", errp)) {
-        return false;
+    link_waiter_init(&w, lioc, G_IO_IN);
+    for (;;) {
+        if (!link_waiter_wait(&w, deadline)) {
+            link_waiter_destroy(&w);
+            error_setg(errp, "timed out waiting for the fragments listed "
+                       "after this one");
+            return false;
+        }
+        if (w.ready) {
+            break;
+        }
     }
+    link_waiter_destroy(&w);
     sioc = qio_channel_socket_accept(links->listener, errp);
     if (!sioc) {
         return false;

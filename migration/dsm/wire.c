@@ -479,6 +479,12 @@ void dsm_msg_encode(const DSMMsg *msg, GByteArray *out)
     memcpy(out->data + start, &hdr, sizeof(hdr));
 }
 
+void dsm_header_set_seq(uint8_t *buf, size_t len, uint32_t seq)
+{
+    assert(len >= sizeof(DSMWireHeader));
+    stl_be_p(buf + offsetof(DSMWireHeader, seq), seq);
+}
+
 static bool dsm_check_length(const DSMMsgDesc *desc, uint32_t length,
                              Error **errp)
 {

@@ -126,8 +126,9 @@ typedef enum DSMMode {
  *   DONE   page, tid
  *
  * The others are zero after decoding and ignored by the encoder.  `seq`
- * is the link's sequence number: the sender's TX thread sets it, the
- * link layer checks it; the codec only carries it.
+ * is the message's number on its link, per direction (HELLO is 0):
+ * link.c stamps it with dsm_header_set_seq() in the order messages
+ * reach the socket and checks it on receipt; the codec only carries it.
  */
 /* IO_REQ: the address space an access goes to. */
 typedef enum DSMIOSpace {
@@ -338,6 +339,12 @@ const char *dsm_msg_type_name(uint16_t type);
  * DATA): encoding an invalid message is a bug in the caller and aborts.
  */
 void dsm_msg_encode(const DSMMsg *msg, GByteArray *out);
+
+/*
+ * dsm_header_set_seq: overwrite the sequence number of the encoded
+ * message at @buf (@len bytes, at least a header).
+ */
+void dsm_header_set_seq(uint8_t *buf, size_t len, uint32_t seq);
 
 /*
  * dsm_header_decode: validate the DSM_HEADER_SIZE bytes at @buf (magic,

@@ -944,6 +944,8 @@ typedef struct BadMessage {
     uint8_t payload[136];       /* then these bytes */
     size_t payload_len;
     bool nic;                   /* f0 has a multi-queue virtio-net */
+    uint32_t seq;               /* its number on the link: 1 unless set */
+    const char *reason;         /* in AGGREGATE_FRAGMENT_LOST's reason */
 } BadMessage;
 
 #define MAGIC       0x41474731
@@ -963,29 +965,44 @@ typedef struct BadMessage {
 #define HOSTILE_PAGE    0x300
 
 static const BadMessage bad_messages[] = {
-    { "bad-magic", 0x41474732, WIRE_VERSION, REQ, 12, { 0 }, 12 },
-    { "wrong-version", MAGIC, 9, REQ, 12, { 0 }, 12 },
-    { "unknown-type", MAGIC, WIRE_VERSION, 0x017f, 12, { 0 }, 12 },
-    { "oversized", MAGIC, WIRE_VERSION, REQ, 0x100000, { 0 }, 0 },
+    /* A valid REQ, but numbered 5 where 1 is due: lost or replayed. */
+    { "wrong-sequence", MAGIC, WIRE_VERSION, REQ, 12, { 0 }, 12, .seq = 5,
+      .reason = "REQ is message 5 on the link, expected 1" },
+    { "bad-magic", 0x41474732, WIRE_VERSION, REQ, 12, { 0 }, 12,
+      .reason = "received magic 0x41474732" },
+    { "wrong-version", MAGIC, 9, REQ, 12, { 0 }, 12,
+      .reason = "received version 9" },
+    { "unknown-type", MAGIC, WIRE_VERSION, 0x017f, 12, { 0 }, 12,
+      .reason = "message type 0x017f unknown" },
+    { "oversized", MAGIC, WIRE_VERSION, REQ, 0x100000, { 0 }, 0,
+      .reason = "REQ payload is 1048576 bytes" },
     /* Two of the twelve payload bytes, then the link is shut. */
-    { "truncated", MAGIC, WIRE_VERSION, REQ, 12, { 0 }, 2 },
+    { "truncated", MAGIC, WIRE_VERSION, REQ, 12, { 0 }, 2,
+      .reason = "connection closed in the middle of REQ" },
     { "page-out-of-range", MAGIC, WIRE_VERSION, REQ, 12,
-      { 0, 0, 0, 0, 0, 0x10, 0, 0 }, 12 },
+      { 0, 0, 0, 0, 0, 0x10, 0, 0 }, 12,
+      .reason = "REQ page 0x100000 out of range" },
     /* Well-formed, but DATA(E, ZERO) for a page f0 never asked for. */
     { "unsolicited-data", MAGIC, WIRE_VERSION, DATA, 16,
-      { 0, 0, 0, 0, 0, 0, 0x03, 0x00, 0, 0, 0, 1, 1, 1, 0, 0 }, 16 },
+      { 0, 0, 0, 0, 0, 0, 0x03, 0x00, 0, 0, 0, 1, 1, 1, 0, 0 }, 16,
+      .reason = "unexpected DATA for page 0x300" },
     /* Well-formed machine messages that make no sense from f1. */
-    { "irq-for-no-vcpu", MAGIC, WIRE_VERSION, IRQ, 8, { 0, 0, 0, 5, 0x30 }, 8 },
+    { "irq-for-no-vcpu", MAGIC, WIRE_VERSION, IRQ, 8, { 0, 0, 0, 5, 0x30 }, 8,
+      .reason = "IRQ for vCPU 5" },
     { "clock-answer-not-from-origin", MAGIC, WIRE_VERSION, CLOCK_RESP, 24,
-      { 0, 0, 0, 1, 1 }, 24 },
+      { 0, 0, 0, 1, 1 }, 24,
+      .reason = "CLOCK_RESP from fragment 1, which is not the origin" },
     { "vcpu-owner-of-no-vcpu", MAGIC, WIRE_VERSION, VCPU_OWNER, 16,
-      { 0, 0, 0, 9, 0, 0, 0, 1, 0, 0, 0, 1 }, 16 },
+      { 0, 0, 0, 9, 0, 0, 0, 1, 0, 0, 0, 1 }, 16,
+      .reason = "VCPU_OWNER for vCPU 9" },
     /* Says it comes from f0, the receiver itself. */
     { "vcpu-state-wrong-sender", MAGIC, WIRE_VERSION, VCPU_STATE, 25,
-      { 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, [24] = 0x41 }, 25 },
+      { 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, [24] = 0x41 }, 25,
+      .reason = "says it comes from fragment 0" },
     /* A vCPU's state for a fragment that runs none (-accel qtest). */
     { "vcpu-state-not-loaded", MAGIC, WIRE_VERSION, VCPU_STATE, 25,
-      { 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, [24] = 0x41 }, 25 },
+      { 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, [24] = 0x41 }, 25,
+      .reason = "VCPU_STATE for vCPU 1, but this fragment runs no vCPUs" },
     /*
      * The net family (f0 has a 2-pair virtio-net): a packet for a NIC
      * that does not exist, a notify for a pair that does not exist, a
@@ -994,30 +1011,39 @@ static const BadMessage bad_messages[] = {
      * device does not have.
      */
     { "net-tx-for-no-nic", MAGIC, WIRE_VERSION, NET_TX, 68,
-      { 0, 0, 0, 3, 0, 0, 0, 0, 0xff, 0xff }, 68, true },
+      { 0, 0, 0, 3, 0, 0, 0, 0, 0xff, 0xff }, 68, true,
+      .reason = "NET_TX for NIC 3" },
     { "net-kick-for-no-pair", MAGIC, WIRE_VERSION, NET_KICK, 16,
-      { 0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0, 1 }, 16, true },
+      { 0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0, 1 }, 16, true,
+      .reason = "NET_KICK for queue pair 9" },
     { "net-start-to-origin", MAGIC, WIRE_VERSION, NET_START, 136,
       { 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 2, 0x0f, [22] = 1,
-        [24 + 46] = 1, [80 + 46] = 1 }, 136, true },
+        [24 + 46] = 1, [80 + 46] = 1 }, 136, true,
+      .reason = "it goes from the origin" },
     { "net-start-ring-of-3", MAGIC, WIRE_VERSION, NET_START, 136,
       { 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 2, 0x0f,
-        [24 + 47] = 3, [80 + 46] = 1 }, 136, true },
-    { "net-tx-empty", MAGIC, WIRE_VERSION, NET_TX, 8, { 0 }, 8, true },
+        [24 + 47] = 3, [80 + 46] = 1 }, 136, true,
+      .reason = "queue of 3 entries" },
+    { "net-tx-empty", MAGIC, WIRE_VERSION, NET_TX, 8, { 0 }, 8, true,
+      .reason = "NET_TX payload is 8 bytes" },
     /* Vector 99 of the 6 the device has: checked before it is used. */
     { "net-start-vector-out-of-range", MAGIC, WIRE_VERSION, NET_START, 136,
       { 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 2, 0x0f,
-        [24 + 46] = 1, [24 + 51] = 99, [80 + 46] = 1 }, 136, true },
+        [24 + 46] = 1, [24 + 51] = 99, [80 + 46] = 1 }, 136, true,
+      .reason = "MSI-X vector 99 of 6" },
 };
 
-/* Header (sequence 7) and payload of @bad, into @buf; returns the size. */
+/*
+ * Header and payload of @bad, into @buf; returns the size.  It is the
+ * first message after HELLO (number 1 on the link) unless it says.
+ */
 static size_t bad_message_bytes(const BadMessage *bad, uint8_t *buf)
 {
     stl_be_p(buf, bad->magic);
     stw_be_p(buf + 4, bad->version);
     stw_be_p(buf + 6, bad->type);
     stl_be_p(buf + 8, bad->length);
-    stl_be_p(buf + 12, 7);
+    stl_be_p(buf + 12, bad->seq ? bad->seq : 1);
     memcpy(buf + 16, bad->payload, bad->payload_len);
     return 16 + bad->payload_len;
 }
@@ -1100,6 +1126,7 @@ static void test_hostile_peer(const void *opaque)
     int fd = hostile_connect(p0);
     uint8_t bytes[16 + sizeof(bad->payload)];
     size_t len = bad_message_bytes(bad, bytes);
+    const char *reason;
     QDict *rsp;
     int tries;
 
@@ -1125,6 +1152,11 @@ static void test_hostile_peer(const void *opaque)
     }
     g_assert_cmpint(tries, <, 100);
     g_assert_cmphex(qtest_readl(qts, a), ==, 0x600df00d);
+    rsp = qtest_qmp_eventwait_ref(qts, "AGGREGATE_FRAGMENT_LOST");
+    reason = qdict_get_str(qdict_get_qdict(rsp, "data"), "reason");
+    g_test_message("f0: %s", reason);
+    g_assert_nonnull(strstr(reason, bad->reason));
+    qobject_unref(rsp);
     qtest_quit(qts);
 }
 

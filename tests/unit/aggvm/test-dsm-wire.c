@@ -229,6 +229,26 @@ static void test_header_then_payload(void)
     }
 }
 
+/* The link stamps the sequence number into an encoded message. */
+static void test_set_seq(void)
+{
+    DSMMsg msg = { .type = DSM_MSG_INV, .page = 5, .tid = 9, .seq = 1 };
+    g_autoptr(GByteArray) buf = encode(&msg);
+    DSMHeader hdr;
+    DSMMsg out;
+
+    dsm_header_set_seq(buf->data, buf->len, 0x89abcdef);
+    g_assert_cmphex((uint32_t)ldl_be_p(buf->data + 12), ==, 0x89abcdef);
+    g_assert(dsm_header_decode(buf->data, DSM_HEADER_SIZE, &hdr,
+                               &error_abort));
+    g_assert_cmphex(hdr.seq, ==, 0x89abcdef);
+    g_assert(dsm_msg_decode(buf->data, buf->len, NR_PAGES, NR_FRAGMENTS,
+                            &out, &error_abort));
+    g_assert_cmphex(out.seq, ==, 0x89abcdef);
+    g_assert_cmpuint(out.page, ==, 5);
+    g_assert_cmpuint(out.tid, ==, 9);
+}
+
 /* Pin the layout: big-endian fields at the documented offsets. */
 static void test_golden(void)
 {
@@ -648,6 +668,7 @@ int main(int argc, char **argv)
     g_test_add_func("/dsm/wire/header-then-payload",
                     test_header_then_payload);
     g_test_add_func("/dsm/wire/golden", test_golden);
+    g_test_add_func("/dsm/wire/set-seq", test_set_seq);
     g_test_add_func("/dsm/wire/type-names", test_type_names);
     g_test_add_func("/dsm/wire/header-only-rejects",
                     test_header_only_rejects);
