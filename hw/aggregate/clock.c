@@ -237,13 +237,30 @@ static bool clock_answered(uint32_t from, const DSMMsg *msg, Error **errp)
     return true;
 }
 
-bool aggregate_clock_handle(uint32_t from, const DSMMsg *msg, Error **errp)
+static bool clock_recv_req(void *opaque, uint32_t from, const DSMMsg *msg,
+                           Error **errp)
 {
-    if (msg->type == DSM_MSG_CLOCK_REQ) {
-        return clock_answer(from, msg, errp);
-    }
+    return clock_answer(from, msg, errp);
+}
+
+static bool clock_recv_resp(void *opaque, uint32_t from, const DSMMsg *msg,
+                            Error **errp)
+{
     return clock_answered(from, msg, errp);
 }
+
+/* Both on the receive thread: a clock read must not wait for the BQL. */
+static const DSMMsgHandler clock_handlers[] = {
+    { DSM_MSG_CLOCK_REQ, DSM_DELIVER_RECV, NULL, clock_recv_req },
+    { DSM_MSG_CLOCK_RESP, DSM_DELIVER_RECV, NULL, clock_recv_resp },
+};
+
+static const DSMFamilyOps clock_family = {
+    .family = DSM_FAMILY_CLOCK,
+    .name = "clock",
+    .handlers = clock_handlers,
+    .nr_handlers = ARRAY_SIZE(clock_handlers),
+};
 
 void aggregate_clock_start(DSM *dsm, uint32_t self, uint32_t origin)
 {
@@ -254,6 +271,7 @@ void aggregate_clock_start(DSM *dsm, uint32_t self, uint32_t origin)
     qemu_mutex_init(&clk.lock);
     qemu_mutex_init(&clk.sync_lock);
     qemu_cond_init(&clk.cond);
+    dsm_register_family(dsm, &clock_family, NULL);
     if (self != origin) {
         /* After lifecycle.c's handler, which sends the cont. */
         qemu_add_vm_change_state_handler_prio(clock_vm_state_changed, NULL,

@@ -22,13 +22,14 @@
  *    the origin's replay may need this fragment's DSM service, and
  *    this fragment's other threads may run meanwhile;
  *  - the origin replays each fragment's requests in arrival order on
- *    one worker thread per fragment, under the BQL, with the requesting
+ *    that fragment's link worker, under the BQL, with the requesting
  *    vCPU as current_cpu;
  *  - if the origin's link fails, waiting accesses complete with
  *    MEMTX_ERROR (the VM is being stopped) instead of hanging.
  *
- * The same workers deliver forwarded interrupts (irqfwd.c), in order
- * with the sender's I/O replies and memory-map updates.
+ * The origin replays IO_REQ on the sender's in-order link worker
+ * (migration/dsm/link.h), the one that also delivers that sender's
+ * interrupts (irqfwd.c), vCPU and net messages, in arrival order.
  *
  * Chipset state: the origin sends its host bridge's PAM and SMRAM
  * registers (IO_MAP) whenever they change, so that 0xc0000-0xfffff is
@@ -54,11 +55,7 @@
 #include "hw/pci/pci_host.h"
 #include "hw/pci-host/q35.h"
 #include "hw/aggregate/iofwd.h"
-#include "iofwd-internal.h"
-#include "hw/aggregate/clock.h"
-#include "hw/aggregate/lifecycle.h"
 #include "hw/aggregate/net.h"
-#include "hw/aggregate/vcpu.h"
 #include "trace.h"
 
 /* Above the device models, below the local APIC (priority 0x1000). */
@@ -76,6 +73,30 @@
 #define IOFWD_MAP_OFFSET    MCH_HOST_BRIDGE_PAM0
 #define IOFWD_MAP_LEN       (MCH_HOST_BRIDGE_ESMRAMC + 1 - IOFWD_MAP_OFFSET)
 QEMU_BUILD_BUG_ON(IOFWD_MAP_LEN > DSM_IO_MAP_MAX);
+
+struct AggregateIOFwd {
+    /* Set at start, then read-only. */
+    DSM *dsm;
+    uint32_t self;
+    uint32_t origin;
+    MemoryRegion io_region;
+    MemoryRegion mmio;              /* addressed by guest-physical address */
+    MemoryRegion mmio_low;          /* alias: above RAM, below the BIOS */
+    MemoryRegion mmio_high;         /* alias: above the RAM beyond 4 GiB */
+    MemoryRegion mmio_vga;          /* alias: the legacy VGA window */
+    PCIDevice *host_bridge;         /* its PAM/SMRAM shape the memory map */
+    MemoryListener map_listener;    /* origin: sends them when they change */
+    uint8_t map_sent[DSM_IO_MAP_MAX];
+    /* Set once at machine-init-done (qatomic); see net.c. */
+    AggregateNet *net;
+
+    /* lock protects the fields below; waiters sleep on cond */
+    QemuMutex lock;
+    QemuCond cond;
+    GHashTable *pending;            /* id -> IOFwdWait * */
+    uint32_t next_id;
+    bool origin_lost;
+};
 
 /* A forwarded access waiting for its IO_RESP (client side). */
 typedef struct IOFwdWait {
@@ -307,17 +328,6 @@ static void iofwd_replay(DSMIOAccess *io)
     current_cpu = saved;
 }
 
-static DSMMsg *iofwd_next(IOFwdWorker *w)
-{
-    QEMU_LOCK_GUARD(&w->lock);
-    while (g_queue_is_empty(&w->queue)) {
-        qemu_cond_wait(&w->cond, &w->lock);
-    }
-    return g_queue_pop_head(&w->queue);
-}
-
-
-
 
 /*
  * Make our host bridge's memory-map registers what the origin's are.
@@ -339,94 +349,12 @@ static void iofwd_apply_map(AggregateIOFwd *fwd, const DSMIOMap *map)
     trace_aggregate_io_map_apply(map->offset, map->len);
 }
 
-/* Takes the BQL per message; may wait on the DSM, never on a peer. */
-static void *iofwd_worker_thread(void *opaque)
+/* ---- the I/O family: checks on the receive thread, never blocking */
+
+static bool iofwd_check_map(void *opaque, uint32_t from, const DSMMsg *msg,
+                            Error **errp)
 {
-    IOFwdWorker *w = opaque;
-
-    rcu_register_thread();
-    dsm_service_thread_start(w->fwd->dsm);
-    for (;;) {
-        g_autofree DSMMsg *msg = iofwd_next(w);
-        DSMMsg resp = { .type = DSM_MSG_IO_RESP };
-
-        if ((msg->type == DSM_MSG_CPU_EVENT &&
-             (msg->cpu_event.events & DSM_CPU_EVENT_INIT)) ||
-            msg->type == DSM_MSG_VCPU_STATE) {
-            /* Before our vCPU can first read the TSC; not under the BQL. */
-            aggregate_clock_sync();
-        }
-        bql_lock();
-        switch (msg->type) {
-        case DSM_MSG_IRQ:
-        case DSM_MSG_CPU_EVENT:
-        case DSM_MSG_EOI:
-            irqfwd_deliver(w->fwd, msg);
-            break;
-        case DSM_MSG_VCPU_MIGRATE:
-        case DSM_MSG_VCPU_OWNER:
-            aggregate_vcpu_deliver(w->peer, msg);
-            break;
-        case DSM_MSG_VCPU_STATE:
-            aggregate_vcpu_deliver(w->peer, msg);
-            g_free((void *)msg->vcpu.state);
-            break;
-        case DSM_MSG_IO_MAP:
-            iofwd_apply_map(w->fwd, &msg->io_map);
-            break;
-        case DSM_MSG_RESET:
-            aggregate_lifecycle_peer_reset(w->peer);
-            break;
-        case DSM_MSG_RESET_DONE:
-            aggregate_lifecycle_peer_reset_done(w->peer);
-            break;
-        case DSM_MSG_NET_START:
-        case DSM_MSG_NET_STOP:
-        case DSM_MSG_NET_KICK:
-            aggregate_net_deliver(w->fwd->net, w->peer, msg);
-            break;
-        case DSM_MSG_NET_TX:
-        case DSM_MSG_NET_RX:
-            aggregate_net_deliver(w->fwd->net, w->peer, msg);
-            g_free((void *)msg->net.data);
-            break;
-        default:
-            iofwd_replay(&msg->io);
-            resp.io = msg->io;
-            bql_unlock();
-            dsm_send(w->fwd->dsm, w->peer, &resp);
-            continue;
-        }
-        bql_unlock();
-    }
-    rcu_unregister_thread();
-    return NULL;
-}
-
-void iofwd_queue(AggregateIOFwd *fwd, uint32_t from, const DSMMsg *msg)
-{
-    IOFwdWorker *w = &fwd->workers[from];
-    DSMMsg *copy = g_memdup2(msg, sizeof(*msg));
-
-    if (msg->type == DSM_MSG_VCPU_STATE) {
-        /* It points into the receive buffer; the worker frees it. */
-        copy->vcpu.state = g_memdup2(msg->vcpu.state, msg->vcpu.len);
-    } else if (msg->type == DSM_MSG_NET_TX || msg->type == DSM_MSG_NET_RX) {
-        copy->net.data = g_memdup2(msg->net.data, msg->net.len);
-    }
-    QEMU_LOCK_GUARD(&w->lock);
-    g_queue_push_tail(&w->queue, copy);
-    qemu_cond_signal(&w->cond);
-}
-
-
-
-
-
-
-static bool iofwd_handle_map(AggregateIOFwd *fwd, uint32_t from,
-                             const DSMMsg *msg, Error **errp)
-{
+    AggregateIOFwd *fwd = opaque;
     const DSMIOMap *map = &msg->io_map;
 
     if (from != fwd->origin || fwd->self == fwd->origin) {
@@ -440,13 +368,14 @@ static bool iofwd_handle_map(AggregateIOFwd *fwd, uint32_t from,
                    "SMRAM registers are replicated", map->len, map->offset);
         return false;
     }
-    iofwd_queue(fwd, from, msg);
     return true;
 }
 
-static bool iofwd_handle_req(AggregateIOFwd *fwd, uint32_t from,
-                             const DSMMsg *msg, Error **errp)
+static bool iofwd_check_req(void *opaque, uint32_t from, const DSMMsg *msg,
+                            Error **errp)
 {
+    AggregateIOFwd *fwd = opaque;
+
     if (fwd->self != fwd->origin) {
         error_setg(errp, "IO_REQ sent to fragment %u, which is not the "
                    "origin", fwd->self);
@@ -457,57 +386,34 @@ static bool iofwd_handle_req(AggregateIOFwd *fwd, uint32_t from,
                    msg->io.cpu);
         return false;
     }
-    iofwd_queue(fwd, from, msg);
     return true;
 }
 
-/* Link receive threads call this: never blocks. */
-static bool iofwd_handle(void *opaque, uint32_t from, const DSMMsg *msg,
-                         Error **errp)
+/* ---- deliveries on the sender's in-order worker, BQL held */
+
+/* Origin: replay a fragment's access and answer it. */
+static bool iofwd_deliver_req(void *opaque, uint32_t from, const DSMMsg *msg,
+                              Error **errp)
 {
     AggregateIOFwd *fwd = opaque;
+    DSMMsg resp = { .type = DSM_MSG_IO_RESP, .io = msg->io };
 
-    switch (msg->type) {
-    case DSM_MSG_IO_REQ:
-        return iofwd_handle_req(fwd, from, msg, errp);
-    case DSM_MSG_IRQ:
-    case DSM_MSG_CPU_EVENT:
-    case DSM_MSG_APIC_STATE:
-    case DSM_MSG_EOI:
-        return irqfwd_handle(fwd, from, msg, errp);
-    case DSM_MSG_VCPU_MIGRATE:
-    case DSM_MSG_VCPU_STATE:
-    case DSM_MSG_VCPU_OWNER:
-        if (!aggregate_vcpu_check(from, msg, errp)) {
-            return false;
-        }
-        iofwd_queue(fwd, from, msg);    /* in order with IRQ */
-        return true;
-    case DSM_MSG_IO_MAP:
-        return iofwd_handle_map(fwd, from, msg, errp);
-    case DSM_MSG_SHUTDOWN:
-    case DSM_MSG_RUN_STATE:
-        return aggregate_lifecycle_handle(from, msg, errp);
-    case DSM_MSG_RESET:
-    case DSM_MSG_RESET_DONE:
-        iofwd_queue(fwd, from, msg);    /* in order with CPU_EVENT */
-        return true;
-    case DSM_MSG_CLOCK_REQ:
-    case DSM_MSG_CLOCK_RESP:
-        return aggregate_clock_handle(from, msg, errp);
-    case DSM_MSG_NET_START:
-    case DSM_MSG_NET_STOP:
-    case DSM_MSG_NET_KICK:
-    case DSM_MSG_NET_TX:
-    case DSM_MSG_NET_RX:
-        if (!aggregate_net_check(qatomic_read(&fwd->net), from, msg, errp)) {
-            return false;
-        }
-        iofwd_queue(fwd, from, msg);    /* in order with IO_RESP, IRQ */
-        return true;
-    default:
-        return iofwd_handle_resp(fwd, from, msg, errp);
-    }
+    iofwd_replay(&resp.io);
+    dsm_send(fwd->dsm, from, &resp);
+    return true;
+}
+
+static bool iofwd_deliver_map(void *opaque, uint32_t from, const DSMMsg *msg,
+                              Error **errp)
+{
+    iofwd_apply_map(opaque, &msg->io_map);
+    return true;
+}
+
+static bool iofwd_recv_resp(void *opaque, uint32_t from, const DSMMsg *msg,
+                            Error **errp)
+{
+    return iofwd_handle_resp(opaque, from, msg, errp);
 }
 
 static void iofwd_peer_lost(void *opaque, uint32_t peer)
@@ -522,25 +428,26 @@ static void iofwd_peer_lost(void *opaque, uint32_t peer)
     qemu_cond_broadcast(&fwd->cond);
 }
 
-static void iofwd_start_workers(AggregateIOFwd *fwd, uint32_t nr_fragments)
-{
-    uint32_t i;
+/*
+ * IO_REQ and IO_MAP act under the BQL on the worker, so that they keep
+ * their order with the sender's interrupts and other worker messages;
+ * IO_RESP only wakes a waiting access, at once.
+ */
+static const DSMMsgHandler iofwd_handlers[] = {
+    { DSM_MSG_IO_REQ, DSM_DELIVER_WORKER_BQL, iofwd_check_req,
+      iofwd_deliver_req },
+    { DSM_MSG_IO_RESP, DSM_DELIVER_RECV, NULL, iofwd_recv_resp },
+    { DSM_MSG_IO_MAP, DSM_DELIVER_WORKER_BQL, iofwd_check_map,
+      iofwd_deliver_map },
+};
 
-    fwd->workers = g_new0(IOFwdWorker, nr_fragments);
-    for (i = 0; i < nr_fragments; i++) {
-        IOFwdWorker *w = &fwd->workers[i];
-
-        w->fwd = fwd;
-        w->peer = i;
-        qemu_mutex_init(&w->lock);
-        qemu_cond_init(&w->cond);
-        g_queue_init(&w->queue);
-        if (i != fwd->self) {
-            qemu_thread_create(&w->thread, "aggregate-io", iofwd_worker_thread,
-                               w, QEMU_THREAD_DETACHED);
-        }
-    }
-}
+static const DSMFamilyOps iofwd_family = {
+    .family = DSM_FAMILY_IO,
+    .name = "I/O",
+    .handlers = iofwd_handlers,
+    .nr_handlers = ARRAY_SIZE(iofwd_handlers),
+    .peer_lost = iofwd_peer_lost,
+};
 
 /*
  * Origin: after every memory-map change, send the host bridge's PAM and
@@ -602,12 +509,10 @@ AggregateIOFwd *aggregate_iofwd_start(DSM *dsm, uint32_t self,
     qemu_mutex_init(&fwd->lock);
     qemu_cond_init(&fwd->cond);
     fwd->pending = g_hash_table_new(NULL, NULL);
-    iofwd_start_workers(fwd, nr_fragments);
     if (self != origin) {
         iofwd_map(fwd, ram_below_4g, ram_above_4g, bios_size);
     }
-    dsm_set_io_handler(dsm, iofwd_handle, iofwd_peer_lost, fwd);
-    irqfwd_start(fwd);
+    dsm_register_family(dsm, &iofwd_family, fwd);
     iofwd_replicate_map(fwd);
     return fwd;
 }

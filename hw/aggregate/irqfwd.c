@@ -30,6 +30,7 @@
 
 #include "qemu/osdep.h"
 #include "qapi/error.h"
+#include "qemu/main-loop.h"
 #include "hw/core/cpu.h"
 #include "hw/i386/apic.h"
 #include "hw/i386/apic_internal.h"
@@ -38,8 +39,16 @@
 #include "system/qtest.h"
 #include "hw/aggregate/accel.h"
 #include "hw/aggregate/vcpu.h"
-#include "iofwd-internal.h"
+#include "hw/aggregate/irqfwd.h"
+#include "hw/aggregate/clock.h"
 #include "trace.h"
+
+struct AggregateIrqFwd {
+    /* Set at start, then read-only. */
+    DSM *dsm;
+    uint32_t self;
+    uint32_t origin;
+};
 
 /* ---- receiving: on the worker for the sender, under the BQL */
 
@@ -55,7 +64,7 @@ static void irqfwd_deliver_irq(const DSMIrq *irq)
  * An IRQ or CPU_EVENT for a vCPU that has moved away (see vcpu.c): send
  * it on to where it runs now.  Decided under the BQL, like a move.
  */
-static bool irqfwd_pass_on(AggregateIOFwd *fwd, uint32_t cpu,
+static bool irqfwd_pass_on(AggregateIrqFwd *fwd, uint32_t cpu,
                           const DSMMsg *msg)
 {
     uint32_t owner = aggregate_vcpu_owner(cpu);
@@ -92,26 +101,36 @@ static void irqfwd_deliver_cpu_event(const DSMCpuEvent *ev)
     cpu_interrupt(cs, mask);
 }
 
-void irqfwd_deliver(AggregateIOFwd *fwd, const DSMMsg *msg)
+static bool irqfwd_deliver_irq_msg(void *opaque, uint32_t from,
+                                   const DSMMsg *msg, Error **errp)
 {
-    switch (msg->type) {
-    case DSM_MSG_IRQ:
-        if (!irqfwd_pass_on(fwd, msg->irq.cpu, msg)) {
-            irqfwd_deliver_irq(&msg->irq);
-        }
-        break;
-    case DSM_MSG_CPU_EVENT:
-        if (!irqfwd_pass_on(fwd, msg->cpu_event.cpu, msg)) {
-            irqfwd_deliver_cpu_event(&msg->cpu_event);
-        }
-        break;
-    case DSM_MSG_EOI:
-        trace_aggregate_eoi_deliver(msg->irq.cpu, msg->irq.vector);
-        ioapic_eoi_broadcast(msg->irq.vector);
-        break;
-    default:
-        g_assert_not_reached();
+    if (!irqfwd_pass_on(opaque, msg->irq.cpu, msg)) {
+        irqfwd_deliver_irq(&msg->irq);
     }
+    return true;
+}
+
+/* On the worker without the BQL: INIT may need the clocks first. */
+static bool irqfwd_deliver_cpu_event_msg(void *opaque, uint32_t from,
+                                         const DSMMsg *msg, Error **errp)
+{
+    if (msg->cpu_event.events & DSM_CPU_EVENT_INIT) {
+        /* Before our vCPU can first read the TSC; not under the BQL. */
+        aggregate_clock_sync();
+    }
+    BQL_LOCK_GUARD();
+    if (!irqfwd_pass_on(opaque, msg->cpu_event.cpu, msg)) {
+        irqfwd_deliver_cpu_event(&msg->cpu_event);
+    }
+    return true;
+}
+
+static bool irqfwd_deliver_eoi(void *opaque, uint32_t from,
+                               const DSMMsg *msg, Error **errp)
+{
+    trace_aggregate_eoi_deliver(msg->irq.cpu, msg->irq.vector);
+    ioapic_eoi_broadcast(msg->irq.vector);
+    return true;
 }
 
 /* ---- checks on the link receive thread; never block */
@@ -137,17 +156,13 @@ static bool irqfwd_check_cpu(const DSMMsg *msg, uint32_t cpu, Error **errp)
  * IRQ and CPU_EVENT: the sender believed we run the vCPU; if it has
  * moved, the worker sends them on (see irqfwd_pass_on()).
  */
-static bool irqfwd_handle_irq(AggregateIOFwd *fwd, uint32_t from,
+static bool irqfwd_check_irq(void *opaque, uint32_t from,
                              const DSMMsg *msg, Error **errp)
 {
     uint32_t cpu = msg->type == DSM_MSG_IRQ ? msg->irq.cpu
                                             : msg->cpu_event.cpu;
 
-    if (!irqfwd_check_cpu(msg, cpu, errp)) {
-        return false;
-    }
-    iofwd_queue(fwd, from, msg);
-    return true;
+    return irqfwd_check_cpu(msg, cpu, errp);
 }
 
 /*
@@ -157,9 +172,10 @@ static bool irqfwd_handle_irq(AggregateIOFwd *fwd, uint32_t from,
  * (which come over the same link) already finds the new destination.
  * Only these copies' fields change, and only here.
  */
-static bool irqfwd_handle_apic_state(AggregateIOFwd *fwd, uint32_t from,
-                                    const DSMMsg *msg, Error **errp)
+static bool irqfwd_recv_apic_state(void *opaque, uint32_t from,
+                                   const DSMMsg *msg, Error **errp)
 {
+    AggregateIrqFwd *fwd = opaque;
     const DSMApicState *st = &msg->apic;
     APICCommonState *s;
     uint64_t base;
@@ -183,45 +199,49 @@ static bool irqfwd_handle_apic_state(AggregateIOFwd *fwd, uint32_t from,
     return true;
 }
 
-static bool irqfwd_handle_eoi(AggregateIOFwd *fwd, uint32_t from,
+static bool irqfwd_check_eoi(void *opaque, uint32_t from,
                              const DSMMsg *msg, Error **errp)
 {
+    AggregateIrqFwd *fwd = opaque;
+
     if (fwd->self != fwd->origin) {
         error_setg(errp, "EOI sent to fragment %u, which is not the origin",
                    fwd->self);
         return false;
     }
-    if (!irqfwd_check_cpu(msg, msg->irq.cpu, errp)) {
-        return false;
-    }
-    iofwd_queue(fwd, from, msg);    /* after the IO_REQs before it */
-    return true;
+    return irqfwd_check_cpu(msg, msg->irq.cpu, errp);
 }
 
-bool irqfwd_handle(AggregateIOFwd *fwd, uint32_t from, const DSMMsg *msg,
-                   Error **errp)
-{
-    switch (msg->type) {
-    case DSM_MSG_IRQ:
-    case DSM_MSG_CPU_EVENT:
-        return irqfwd_handle_irq(fwd, from, msg, errp);
-    case DSM_MSG_APIC_STATE:
-        return irqfwd_handle_apic_state(fwd, from, msg, errp);
-    case DSM_MSG_EOI:
-        return irqfwd_handle_eoi(fwd, from, msg, errp);
-    default:
-        g_assert_not_reached();
-    }
-}
+/*
+ * IRQ, CPU_EVENT and EOI go to the sender's in-order worker: after the
+ * sender's earlier messages (an EOI after the IO_REQs before it, an
+ * IRQ after the IO_RESP it follows).  APIC_STATE is applied at once.
+ */
+static const DSMMsgHandler irqfwd_handlers[] = {
+    { DSM_MSG_IRQ, DSM_DELIVER_WORKER_BQL, irqfwd_check_irq,
+      irqfwd_deliver_irq_msg },
+    { DSM_MSG_CPU_EVENT, DSM_DELIVER_WORKER, irqfwd_check_irq,
+      irqfwd_deliver_cpu_event_msg },
+    { DSM_MSG_APIC_STATE, DSM_DELIVER_RECV, NULL, irqfwd_recv_apic_state },
+    { DSM_MSG_EOI, DSM_DELIVER_WORKER_BQL, irqfwd_check_eoi,
+      irqfwd_deliver_eoi },
+};
+
+static const DSMFamilyOps irqfwd_family = {
+    .family = DSM_FAMILY_IRQ,
+    .name = "interrupt",
+    .handlers = irqfwd_handlers,
+    .nr_handlers = ARRAY_SIZE(irqfwd_handlers),
+};
 
 /* ---- sending: the hooks, with the BQL held */
 
-static AggregateIOFwd *irqfwd_instance;
+static AggregateIrqFwd *irqfwd_instance;
 
 /* The APIC bus is about to make a vector pending: is its CPU ours? */
 static bool irqfwd_remote_irq(DeviceState *dev, int vector, int trigger_mode)
 {
-    AggregateIOFwd *fwd = irqfwd_instance;
+    AggregateIrqFwd *fwd = irqfwd_instance;
     CPUState *cs = CPU(APIC_COMMON(dev)->cpu);
     uint32_t owner;
     DSMMsg msg = {
@@ -253,7 +273,7 @@ static bool irqfwd_remote_irq(DeviceState *dev, int vector, int trigger_mode)
  */
 static int irqfwd_remote_interrupt(CPUState *cs, int mask)
 {
-    AggregateIOFwd *fwd = irqfwd_instance;
+    AggregateIrqFwd *fwd = irqfwd_instance;
     DSMMsg msg = {
         .type = DSM_MSG_CPU_EVENT,
         .cpu_event.cpu = cs->cpu_index,
@@ -285,7 +305,7 @@ static int irqfwd_remote_interrupt(CPUState *cs, int mask)
  */
 static bool irqfwd_remote_eoi(int vector)
 {
-    AggregateIOFwd *fwd = irqfwd_instance;
+    AggregateIrqFwd *fwd = irqfwd_instance;
     DSMMsg msg = {
         .type = DSM_MSG_EOI,
         .irq = { .cpu = current_cpu ? current_cpu->cpu_index : 0,
@@ -303,7 +323,7 @@ static bool irqfwd_remote_eoi(int vector)
 /* One of our vCPUs changed what its APIC matches: tell the others. */
 static void irqfwd_apic_dest_changed(DeviceState *dev)
 {
-    AggregateIOFwd *fwd = irqfwd_instance;
+    AggregateIrqFwd *fwd = irqfwd_instance;
     APICCommonState *s = APIC_COMMON(dev);
     CPUState *cs = CPU(s->cpu);
     DSMMsg msg = {
@@ -323,8 +343,14 @@ static void irqfwd_apic_dest_changed(DeviceState *dev)
     dsm_send_peers(fwd->dsm, &msg);
 }
 
-void irqfwd_start(AggregateIOFwd *fwd)
+void aggregate_irqfwd_start(DSM *dsm, uint32_t self, uint32_t origin)
 {
+    AggregateIrqFwd *fwd = g_new0(AggregateIrqFwd, 1);
+
+    fwd->dsm = dsm;
+    fwd->self = self;
+    fwd->origin = origin;
+    dsm_register_family(dsm, &irqfwd_family, fwd);
     irqfwd_instance = fwd;
     apic_remote_irq_hook = irqfwd_remote_irq;
     apic_dest_changed_hook = irqfwd_apic_dest_changed;

@@ -136,7 +136,14 @@ void aggregate_lifecycle_reset_done(void)
     qemu_cond_broadcast(&lifecycle.reset_cond);
 }
 
-void aggregate_lifecycle_peer_reset(uint32_t from)
+/*
+ * RESET: fragment @from reset; reset this one and wait until that is
+ * done, so that what @from sends after RESET (INIT and SIPI from its
+ * firmware) reaches reset vCPUs.  On the sender's in-order worker,
+ * BQL held (released while waiting).
+ */
+static bool lifecycle_deliver_reset(void *opaque, uint32_t from,
+                                    const DSMMsg *msg, Error **errp)
 {
     uint64_t before = lifecycle.resets;
     DSMMsg done = {
@@ -151,16 +158,20 @@ void aggregate_lifecycle_peer_reset(uint32_t from)
         qemu_cond_wait_bql(&lifecycle.reset_cond);
     }
     dsm_send(lifecycle.dsm, from, &done);
+    return true;
 }
 
 /* On the worker for @from, BQL held: one peer less to wait for. */
-void aggregate_lifecycle_peer_reset_done(uint32_t from)
+/* RESET_DONE: @from has reset after our RESET.  Worker, BQL held. */
+static bool lifecycle_deliver_reset_done(void *opaque, uint32_t from,
+                                         const DSMMsg *msg, Error **errp)
 {
     trace_aggregate_reset_done_recv(from);
     if (lifecycle.resets_awaited) {
         lifecycle.resets_awaited--;
         qemu_cond_broadcast(&lifecycle.reset_cond);
     }
+    return true;
 }
 
 static void lifecycle_run_state_changed(void *opaque, bool running,
@@ -203,17 +214,37 @@ static void lifecycle_apply_run_state(void *opaque)
     }
 }
 
+static bool lifecycle_recv(void *opaque, uint32_t from, const DSMMsg *msg,
+                           Error **errp);
+
+static const DSMMsgHandler lifecycle_handlers[] = {
+    { DSM_MSG_SHUTDOWN, DSM_DELIVER_RECV, NULL, lifecycle_recv },
+    { DSM_MSG_RESET, DSM_DELIVER_WORKER_BQL, NULL, lifecycle_deliver_reset },
+    { DSM_MSG_RUN_STATE, DSM_DELIVER_RECV, NULL, lifecycle_recv },
+    { DSM_MSG_RESET_DONE, DSM_DELIVER_WORKER_BQL, NULL,
+      lifecycle_deliver_reset_done },
+};
+
+static const DSMFamilyOps lifecycle_family = {
+    .family = DSM_FAMILY_LIFECYCLE,
+    .name = "lifecycle",
+    .handlers = lifecycle_handlers,
+    .nr_handlers = ARRAY_SIZE(lifecycle_handlers),
+};
+
 void aggregate_lifecycle_start(DSM *dsm)
 {
     lifecycle.dsm = dsm;
+    dsm_register_family(dsm, &lifecycle_family, NULL);
     qemu_cond_init(&lifecycle.reset_cond);
     lifecycle.shutdown.notify = lifecycle_shutdown;
     qemu_register_shutdown_notifier(&lifecycle.shutdown);
     qemu_add_vm_change_state_handler(lifecycle_run_state_changed, NULL);
 }
 
-bool aggregate_lifecycle_handle(uint32_t from, const DSMMsg *msg,
-                                Error **errp)
+/* SHUTDOWN and RUN_STATE, on the receive thread: they only request. */
+static bool lifecycle_recv(void *opaque, uint32_t from, const DSMMsg *msg,
+                           Error **errp)
 {
     if (msg->type == DSM_MSG_RUN_STATE) {
         trace_aggregate_run_state_recv(from, msg->running);

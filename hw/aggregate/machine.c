@@ -46,6 +46,7 @@
 #include "hw/aggregate/vcpu.h"
 #include "hw/aggregate/aggregate.h"
 #include "hw/aggregate/iofwd.h"
+#include "hw/aggregate/irqfwd.h"
 #include "hw/i386/x86.h"
 #include "net/net.h"
 #include "net/tap.h"
@@ -532,6 +533,7 @@ static void aggregate_start_iofwd(AggregateMachineState *ams, int self,
                                        x86ms->above_4g_mem_size,
                                        bios ? qemu_ram_get_used_length(bios)
                                             : 0);
+    aggregate_irqfwd_start(ams->dsm, self, 0);
     aggregate_lifecycle_start(ams->dsm);
     aggregate_clock_start(ams->dsm, self, 0);
     /* Only now can a peer's first message be handled. */

@@ -420,9 +420,11 @@ static bool net_check_start(AggregateNetNic *nic, const DSMNet *m,
     return true;
 }
 
-bool aggregate_net_check(AggregateNet *an, uint32_t from, const DSMMsg *msg,
-                         Error **errp)
+/* On the receive thread: is it about a queue pair we have, sent right? */
+static bool net_check_msg(void *opaque, uint32_t from, const DSMMsg *msg,
+                          Error **errp)
 {
+    AggregateNet *an = opaque;
     AggregateNetNic *nic;
     bool to_origin = msg->type == DSM_MSG_NET_TX;
 
@@ -456,9 +458,11 @@ bool aggregate_net_check(AggregateNet *an, uint32_t from, const DSMMsg *msg,
     return true;
 }
 
-void aggregate_net_deliver(AggregateNet *an, uint32_t from,
-                           const DSMMsg *msg)
+/* On the sender's in-order worker, BQL held: after its IO_RESP, IRQ. */
+static bool net_deliver_msg(void *opaque, uint32_t from, const DSMMsg *msg,
+                            Error **errp)
 {
+    AggregateNet *an = opaque;
     AggregateNetNic *nic = g_ptr_array_index(an->nics, msg->net.nic);
     AggregateNetPair *p = &nic->pairs[msg->net.pair];
 
@@ -482,7 +486,28 @@ void aggregate_net_deliver(AggregateNet *an, uint32_t from,
     default:
         g_assert_not_reached();
     }
+    return true;
 }
+
+static const DSMMsgHandler net_handlers[] = {
+    { DSM_MSG_NET_START, DSM_DELIVER_WORKER_BQL, net_check_msg,
+      net_deliver_msg },
+    { DSM_MSG_NET_STOP, DSM_DELIVER_WORKER_BQL, net_check_msg,
+      net_deliver_msg },
+    { DSM_MSG_NET_KICK, DSM_DELIVER_WORKER_BQL, net_check_msg,
+      net_deliver_msg },
+    { DSM_MSG_NET_TX, DSM_DELIVER_WORKER_BQL, net_check_msg,
+      net_deliver_msg },
+    { DSM_MSG_NET_RX, DSM_DELIVER_WORKER_BQL, net_check_msg,
+      net_deliver_msg },
+};
+
+static const DSMFamilyOps net_family = {
+    .family = DSM_FAMILY_NET,
+    .name = "net",
+    .handlers = net_handlers,
+    .nr_handlers = ARRAY_SIZE(net_handlers),
+};
 
 /* ---- set-up and QMP */
 
@@ -553,6 +578,7 @@ AggregateNet *aggregate_net_start(DSM *dsm, uint32_t self, uint32_t origin,
         return NULL;
     }
     aggregate_net = an;
+    dsm_register_family(dsm, &net_family, an);
     return an;
 }
 

@@ -341,7 +341,9 @@ static void vcpu_take_over(CPUState *cs, run_on_cpu_data data)
     object_unref(OBJECT(bioc));
 }
 
-bool aggregate_vcpu_check(uint32_t from, const DSMMsg *msg, Error **errp)
+/* On the receive thread: is the message about a vCPU, from its owner? */
+static bool vcpu_check_msg(void *opaque, uint32_t from, const DSMMsg *msg,
+                           Error **errp)
 {
     const DSMVcpu *v = &msg->vcpu;
 
@@ -371,25 +373,49 @@ bool aggregate_vcpu_check(uint32_t from, const DSMMsg *msg, Error **errp)
     return true;
 }
 
-void aggregate_vcpu_deliver(uint32_t from, const DSMMsg *msg)
+/* On the sender's in-order worker, BQL held: after its IRQs before. */
+static bool vcpu_deliver_migrate(void *opaque, uint32_t from,
+                                 const DSMMsg *msg, Error **errp)
 {
-    const DSMVcpu *v = &msg->vcpu;
-
-    switch (msg->type) {
-    case DSM_MSG_VCPU_MIGRATE:
-        vcpu_migrate(v->cpu, v->fragment);
-        break;
-    case DSM_MSG_VCPU_STATE:
-        run_on_cpu(qemu_get_cpu(v->cpu), vcpu_take_over,
-                   RUN_ON_CPU_HOST_PTR((void *)v));
-        break;
-    case DSM_MSG_VCPU_OWNER:
-        vcpu_set_owner(v->cpu, v->fragment, v->epoch);
-        break;
-    default:
-        g_assert_not_reached();
-    }
+    vcpu_migrate(msg->vcpu.cpu, msg->vcpu.fragment);
+    return true;
 }
+
+static bool vcpu_deliver_owner(void *opaque, uint32_t from,
+                               const DSMMsg *msg, Error **errp)
+{
+    vcpu_set_owner(msg->vcpu.cpu, msg->vcpu.fragment, msg->vcpu.epoch);
+    return true;
+}
+
+/* On the worker without the BQL: the clocks first, then the state. */
+static bool vcpu_deliver_state(void *opaque, uint32_t from,
+                               const DSMMsg *msg, Error **errp)
+{
+    /* Before our vCPU can first read the TSC; not under the BQL. */
+    aggregate_clock_sync();
+    BQL_LOCK_GUARD();
+    /* Synchronous: @msg and the state it points to outlive the call. */
+    run_on_cpu(qemu_get_cpu(msg->vcpu.cpu), vcpu_take_over,
+               RUN_ON_CPU_HOST_PTR((void *)&msg->vcpu));
+    return true;
+}
+
+static const DSMMsgHandler vcpu_handlers[] = {
+    { DSM_MSG_VCPU_MIGRATE, DSM_DELIVER_WORKER_BQL, vcpu_check_msg,
+      vcpu_deliver_migrate },
+    { DSM_MSG_VCPU_STATE, DSM_DELIVER_WORKER, vcpu_check_msg,
+      vcpu_deliver_state },
+    { DSM_MSG_VCPU_OWNER, DSM_DELIVER_WORKER_BQL, vcpu_check_msg,
+      vcpu_deliver_owner },
+};
+
+static const DSMFamilyOps vcpu_family = {
+    .family = DSM_FAMILY_VCPU,
+    .name = "vCPU",
+    .handlers = vcpu_handlers,
+    .nr_handlers = ARRAY_SIZE(vcpu_handlers),
+};
 
 void aggregate_vcpu_start(DSM *dsm, uint32_t self, const uint32_t *owner,
                           uint32_t nr_cpus)
@@ -401,6 +427,7 @@ void aggregate_vcpu_start(DSM *dsm, uint32_t self, const uint32_t *owner,
     vcpus.owner = g_memdup2(owner, nr_cpus * sizeof(*owner));
     vcpus.epoch = g_new0(uint32_t, nr_cpus);
     vcpus.moving = g_new0(bool, nr_cpus);
+    dsm_register_family(dsm, &vcpu_family, NULL);
 }
 
 /* ---- QMP */

@@ -150,13 +150,9 @@ struct DSM {
     GQueue held;                    /* of DSMHeld *, in arrival order */
     QemuThread hold_thread;
 
-    /* I/O forwarding, set before the links come up */
-    DSMFamilyHandler *io_handler;
-    DSMPeerLostFn *io_lost;
     bool leaving;                   /* see dsm_leave() */
     bool cut_off;                   /* see dsm_cut_off() */
     int service_priority;           /* see dsm_thread_set_priority() */
-    void *io_opaque;
 
     /* Counters, updated atomically. */
     Stat64 read_faults;
@@ -295,25 +291,12 @@ static void dsm_peer_failed(DSM *dsm, uint32_t peer, Error *err)
 
 static void dsm_link_lost(void *opaque, uint32_t peer, Error *err)
 {
-    DSM *dsm = opaque;
-
-    if (dsm->io_lost) {
-        dsm->io_lost(dsm->io_opaque, peer);
-    }
-    dsm_peer_failed(dsm, peer, err);
+    dsm_peer_failed(opaque, peer, err);
 }
 
-void dsm_set_io_handler(DSM *dsm, DSMFamilyHandler *handler,
-                        DSMPeerLostFn *lost, void *opaque)
+void dsm_register_family(DSM *dsm, const DSMFamilyOps *ops, void *opaque)
 {
-    dsm->io_handler = handler;
-    dsm->io_lost = lost;
-    dsm->io_opaque = opaque;
-}
-
-void dsm_service_thread_start(DSM *dsm)
-{
-    dsm_thread_set_priority(dsm->service_priority);
+    dsm_links_register_family(dsm->links, ops, opaque);
 }
 
 void dsm_leave(DSM *dsm)
@@ -692,8 +675,7 @@ static bool dsm_recv(void *opaque, uint32_t from, const DSMMsg *msg,
 
     trace_dsm_recv(dsm->ids[from], dsm_msg_type_name(msg->type), msg->page,
                    msg->tid);
-    if (DSM_MSG_FAMILY(msg->type) == DSM_FAMILY_DSM &&
-        qatomic_read(&dsm->cut_off)) {
+    if (qatomic_read(&dsm->cut_off)) {
         return true;    /* see dsm_cut_off() */
     }
     switch (msg->type) {
@@ -709,26 +691,32 @@ static bool dsm_recv(void *opaque, uint32_t from, const DSMMsg *msg,
         return dsm_handle_data(dsm, msg, errp);
     case DSM_MSG_GRANT:
         return dsm_handle_grant(dsm, msg, errp);
-    case DSM_MSG_PING:
-    case DSM_MSG_PONG:
-        return dsm_heartbeat_handle(dsm->heartbeat, from, msg, errp);
     default:
-        break;
+        g_assert_not_reached();     /* only these are registered */
     }
-    /* Every family but the link's and the DSM's is the machine's. */
-    if (DSM_MSG_FAMILY(msg->type) == DSM_FAMILY_LINK ||
-        DSM_MSG_FAMILY(msg->type) == DSM_FAMILY_DSM) {
-        error_setg(errp, "message %s is not handled by the DSM",
-                   dsm_msg_type_name(msg->type));
-        return false;
-    }
-    if (!dsm->io_handler) {
-        error_setg(errp, "%s but this fragment forwards no I/O",
-                   dsm_msg_type_name(msg->type));
-        return false;
-    }
-    return dsm->io_handler(dsm->io_opaque, from, msg, errp);
 }
+
+/*
+ * The DSM's own family.  Every message is answered on the receive
+ * thread: a fault must never wait behind the BQL or another family's
+ * work (the handlers take only page, directory and hold locks).
+ */
+static const DSMMsgHandler dsm_page_handlers[] = {
+    { DSM_MSG_REQ, DSM_DELIVER_RECV, NULL, dsm_recv },
+    { DSM_MSG_INV, DSM_DELIVER_RECV, NULL, dsm_recv },
+    { DSM_MSG_ACK, DSM_DELIVER_RECV, NULL, dsm_recv },
+    { DSM_MSG_FWD, DSM_DELIVER_RECV, NULL, dsm_recv },
+    { DSM_MSG_DATA, DSM_DELIVER_RECV, NULL, dsm_recv },
+    { DSM_MSG_GRANT, DSM_DELIVER_RECV, NULL, dsm_recv },
+    { DSM_MSG_DONE, DSM_DELIVER_RECV, NULL, dsm_recv },
+};
+
+static const DSMFamilyOps dsm_page_family = {
+    .family = DSM_FAMILY_DSM,
+    .name = "DSM",
+    .handlers = dsm_page_handlers,
+    .nr_handlers = ARRAY_SIZE(dsm_page_handlers),
+};
 
 /* ---- hold thread */
 
@@ -921,7 +909,6 @@ DSM *dsm_start(const DSMConfig *cfg, Error **errp)
         .nr_fragments = cfg->nr_fragments,
         .ids = cfg->ids,
         .addrs = cfg->addrs,
-        .recv = dsm_recv,
         .lost = dsm_link_lost,
         .opaque = dsm,
         .service_priority = cfg->service_priority,
@@ -952,6 +939,7 @@ DSM *dsm_start(const DSMConfig *cfg, Error **errp)
     memcpy(lcfg.config_hash, cfg->config_hash, DSM_CONFIG_HASH_SIZE);
     lcfg.nr_pages = dsm->nr_pages;
     dsm->links = dsm_links_new(&lcfg);
+    dsm_links_register_family(dsm->links, &dsm_page_family, dsm);
     if (!dsm_setup_uffd(dsm, errp) || !dsm_links_listen(dsm->links, errp)) {
         return NULL;    /* start-up error: QEMU exits */
     }

@@ -14,6 +14,7 @@
 
 #include "exec/cpu-common.h"
 #include "migration/dsm/wire.h"
+#include "migration/dsm/link.h"
 #include "migration/dsm/watch.h"
 #include "qapi/qapi-types-sockets.h"
 
@@ -52,8 +53,8 @@ DSM *dsm_start(const DSMConfig *cfg, Error **errp);
 /*
  * dsm_connect: connect to the peers in the background.  A peer may
  * send machine messages (interrupts, clock requests) as soon as its
- * link is up, so call this only once dsm_set_io_handler() has been
- * called and the handler can take them.  If the peers do not come up
+ * link is up, so call this only once the families that take them are
+ * registered (dsm_register_family()).  If the peers do not come up
  * within the timeout, or a handshake fails, QEMU exits with an error
  * naming the peer.
  *
@@ -88,24 +89,12 @@ typedef struct DSMStats {
 void dsm_get_stats(DSM *dsm, DSMStats *stats);
 
 /*
- * Other message families ride on the DSM's links.  The handler runs on
- * a link receive thread and must not block; returning false (with
- * @errp) is a protocol violation that closes the link.  @lost is called
- * when the link to @peer fails.
+ * dsm_register_family: the machine's message families ride on the
+ * DSM's links; see DSMFamilyOps in link.h for the handlers' contract.
+ * Register a family before dsm_connect() if a peer may send it as soon
+ * as its link is up.
  */
-typedef bool DSMFamilyHandler(void *opaque, uint32_t from, const DSMMsg *msg,
-                              Error **errp);
-typedef void DSMPeerLostFn(void *opaque, uint32_t peer);
-
-void dsm_set_io_handler(DSM *dsm, DSMFamilyHandler *handler,
-                        DSMPeerLostFn *lost, void *opaque);
-
-/*
- * dsm_service_thread_start: called first by a thread that serves other
- * fragments outside the DSM (the forwarding workers): gives it the
- * DSM's service priority (see dsm_thread_set_priority()).
- */
-void dsm_service_thread_start(DSM *dsm);
+void dsm_register_family(DSM *dsm, const DSMFamilyOps *ops, void *opaque);
 
 /* Queue @msg for fragment @to; never blocks (see dsm_links_send). */
 void dsm_send(DSM *dsm, uint32_t to, const DSMMsg *msg);

@@ -73,6 +73,25 @@ static void dsm_heartbeat_tick(void *opaque)
                          DSM_HEARTBEAT_MS);
 }
 
+static bool dsm_heartbeat_recv(void *opaque, uint32_t from,
+                               const DSMMsg *msg, Error **errp);
+
+/*
+ * The link family past the handshake: PING and PONG, answered on the
+ * receive thread (HELLO is the handshake's; link.c refuses it later).
+ */
+static const DSMMsgHandler dsm_heartbeat_handlers[] = {
+    { DSM_MSG_PING, DSM_DELIVER_RECV, NULL, dsm_heartbeat_recv },
+    { DSM_MSG_PONG, DSM_DELIVER_RECV, NULL, dsm_heartbeat_recv },
+};
+
+static const DSMFamilyOps dsm_heartbeat_family = {
+    .family = DSM_FAMILY_LINK,
+    .name = "link",
+    .handlers = dsm_heartbeat_handlers,
+    .nr_handlers = ARRAY_SIZE(dsm_heartbeat_handlers),
+};
+
 DSMHeartbeat *dsm_heartbeat_new(DSM *dsm, uint32_t nr_fragments)
 {
     DSMHeartbeat *hb = g_new0(DSMHeartbeat, 1);
@@ -84,13 +103,15 @@ DSMHeartbeat *dsm_heartbeat_new(DSM *dsm, uint32_t nr_fragments)
     hb->timer = timer_new_ms(QEMU_CLOCK_REALTIME, dsm_heartbeat_tick, hb);
     timer_mod(hb->timer, qemu_clock_get_ms(QEMU_CLOCK_REALTIME) +
                          DSM_HEARTBEAT_MS);
+    dsm_register_family(dsm, &dsm_heartbeat_family, hb);
     return hb;
 }
 
 /* On a link receive thread: answer a PING, record a PONG. */
-bool dsm_heartbeat_handle(DSMHeartbeat *hb, uint32_t from,
-                          const DSMMsg *msg, Error **errp)
+static bool dsm_heartbeat_recv(void *opaque, uint32_t from,
+                               const DSMMsg *msg, Error **errp)
 {
+    DSMHeartbeat *hb = opaque;
     int64_t now = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
     DSMPeerBeat *peer = &hb->peer[from];
 

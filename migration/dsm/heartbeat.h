@@ -18,13 +18,10 @@ typedef struct DSMHeartbeat DSMHeartbeat;
 
 /*
  * dsm_heartbeat_new: PING every connected peer once a second from the
- * main loop.  Call from the main thread with the BQL held.
+ * main loop, and take the peers' PING and PONG (it registers the link
+ * family).  Call from the main thread with the BQL held.
  */
 DSMHeartbeat *dsm_heartbeat_new(DSM *dsm, uint32_t nr_fragments);
-
-/* PING or PONG from @from, on a link receive thread; never blocks. */
-bool dsm_heartbeat_handle(DSMHeartbeat *hb, uint32_t from,
-                          const DSMMsg *msg, Error **errp);
 
 /* What is known of @peer; false before it first answered. */
 bool dsm_heartbeat_peer(DSMHeartbeat *hb, uint32_t peer, DSMPeerBeat *beat);

@@ -32,12 +32,19 @@
  * 1, 2, ...  The sender stamps the number under the link lock (the
  * order messages reach the socket), the receiver checks it, so a lost,
  * repeated or reordered message is a link error, not silent.
+ *  - per link, one in-order worker runs the deliver steps that the
+ *    message families want off the receive thread (see link.h), in
+ *    arrival order across families; the receive thread hands it the
+ *    message's wire bytes, which the worker decodes again (they were
+ *    validated already), so that no decoded message is copied.
  * Lock order: a caller may hold its own locks (page, directory) when it
- * calls dsm_links_send(); DSMLink.lock is a leaf.
+ * calls dsm_links_send(); DSMLink.lock and DSMLink.work_lock are
+ * leaves; a worker takes the BQL with neither held.
  */
 
 #include "qemu/osdep.h"
 #include "qapi/error.h"
+#include "qemu/main-loop.h"
 #include "qemu/error-report.h"
 #include "qemu/thread.h"
 #include "qemu/lockable.h"
@@ -51,6 +58,14 @@
 
 #define DSM_LINK_RETRY_US   (100 * 1000)
 
+/* A message for a family's worker step: its handler and wire bytes. */
+typedef struct DSMWork {
+    const DSMMsgHandler *handler;
+    void *opaque;
+    size_t len;
+    uint8_t bytes[];
+} DSMWork;
+
 typedef struct DSMLink {
     /* Set before the threads start, then read-only. */
     DSMLinks *links;
@@ -58,6 +73,7 @@ typedef struct DSMLink {
     QIOChannelSocket *sioc;         /* NULL for the link to ourselves */
     QemuThread rx_thread;
     QemuThread tx_thread;
+    QemuThread worker_thread;
     uint32_t rx_seq;                /* the next one due (receive thread) */
 
     /* failed: set once, by whichever thread sees the link fail first */
@@ -71,7 +87,18 @@ typedef struct DSMLink {
     bool tx_busy;                   /* the send thread is writing */
     bool started;                   /* the link threads run */
     bool dead;
+
+    /* work_lock protects work; the worker waits on work_cond */
+    QemuMutex work_lock;
+    QemuCond work_cond;
+    GQueue work;                    /* of DSMWork *, in arrival order */
 } DSMLink;
+
+/* A family's registration: ops and opaque, published with qatomic. */
+typedef struct DSMFamilyReg {
+    const DSMFamilyOps *ops;
+    void *opaque;
+} DSMFamilyReg;
 
 struct DSMLinks {
     /* Set by dsm_links_new(), then read-only. */
@@ -80,6 +107,8 @@ struct DSMLinks {
     SocketAddress **addrs;          /* cfg.addrs points here */
     DSMLink *link;                  /* [nr_fragments] */
     QIOChannelSocket *listener;
+    /* Set once per family by dsm_links_register_family(). */
+    DSMFamilyReg *families[DSM_MSG_FAMILY(0xffff) + 1];
 
     /* Counters, updated atomically by the link threads. */
     Stat64 bytes_in;
@@ -119,6 +148,9 @@ DSMLinks *dsm_links_new(const DSMLinksConfig *cfg)
         qemu_mutex_init(&link->lock);
         qemu_cond_init(&link->cond);
         g_queue_init(&link->txq);
+        qemu_mutex_init(&link->work_lock);
+        qemu_cond_init(&link->work_cond);
+        g_queue_init(&link->work);
     }
     return links;
 }
@@ -278,6 +310,8 @@ static void link_stamp_seq(GByteArray *bytes, uint32_t seq)
     dsm_header_set_seq(bytes->data, bytes->len, seq);
 }
 
+static void link_families_peer_lost(DSMLinks *links, uint32_t peer);
+
 /* Failure of an established link: report once, wake the send thread. */
 static void link_fail(DSMLink *link, Error *err)
 {
@@ -296,7 +330,141 @@ static void link_fail(DSMLink *link, Error *err)
         link->dead = true;
         qemu_cond_broadcast(&link->cond);
     }
+    link_families_peer_lost(links, link->peer);
     links->cfg.lost(links->cfg.opaque, link->peer, err);
+}
+
+/* ---- message families: registration and dispatch (see link.h) */
+
+void dsm_links_register_family(DSMLinks *links, const DSMFamilyOps *ops,
+                               void *opaque)
+{
+    DSMFamilyReg *reg = g_new(DSMFamilyReg, 1);
+    size_t i;
+
+    for (i = 0; i < ops->nr_handlers; i++) {
+        assert(DSM_MSG_FAMILY(ops->handlers[i].type) == ops->family);
+        assert(ops->handlers[i].deliver);
+    }
+    reg->ops = ops;
+    reg->opaque = opaque;
+    assert(!links->families[ops->family]);
+    qatomic_store_release(&links->families[ops->family], reg);
+}
+
+static const DSMFamilyReg *link_family(DSMLinks *links, uint16_t type)
+{
+    return qatomic_load_acquire(&links->families[DSM_MSG_FAMILY(type)]);
+}
+
+static void link_families_peer_lost(DSMLinks *links, uint32_t peer)
+{
+    size_t f;
+
+    for (f = 0; f < ARRAY_SIZE(links->families); f++) {
+        const DSMFamilyReg *reg = qatomic_load_acquire(&links->families[f]);
+
+        if (reg && reg->ops->peer_lost) {
+            reg->ops->peer_lost(reg->opaque, peer);
+        }
+    }
+}
+
+static const DSMMsgHandler *link_handler(DSMLinks *links, uint16_t type,
+                                         void **opaque, Error **errp)
+{
+    const DSMFamilyReg *reg = link_family(links, type);
+    size_t i;
+
+    if (!reg) {
+        error_setg(errp, "%s (type 0x%04x) is of message family 0x%02x, "
+                   "which this fragment does not take",
+                   dsm_msg_type_name(type), type, DSM_MSG_FAMILY(type));
+        return NULL;
+    }
+    for (i = 0; i < reg->ops->nr_handlers; i++) {
+        if (reg->ops->handlers[i].type == type) {
+            *opaque = reg->opaque;
+            return &reg->ops->handlers[i];
+        }
+    }
+    error_setg(errp, "%s (type 0x%04x) is not a message the %s family "
+               "takes", dsm_msg_type_name(type), type, reg->ops->name);
+    return NULL;
+}
+
+/*
+ * Run @msg's check step and its deliver step if that is on this
+ * thread; otherwise queue @bytes (@len, the whole encoded message) for
+ * the link's worker.  On a link receive or self thread.
+ */
+static bool link_dispatch(DSMLink *link, const DSMMsg *msg,
+                          const uint8_t *bytes, size_t len, Error **errp)
+{
+    void *opaque;
+    const DSMMsgHandler *h = link_handler(link->links, msg->type, &opaque,
+                                          errp);
+    DSMWork *work;
+
+    if (!h || (h->check && !h->check(opaque, link->peer, msg, errp))) {
+        return false;
+    }
+    if (h->on == DSM_DELIVER_RECV) {
+        return h->deliver(opaque, link->peer, msg, errp);
+    }
+    work = g_malloc(sizeof(*work) + len);
+    work->handler = h;
+    work->opaque = opaque;
+    work->len = len;
+    memcpy(work->bytes, bytes, len);
+    QEMU_LOCK_GUARD(&link->work_lock);
+    g_queue_push_tail(&link->work, work);
+    qemu_cond_signal(&link->work_cond);
+    return true;
+}
+
+static DSMWork *link_next_work(DSMLink *link)
+{
+    QEMU_LOCK_GUARD(&link->work_lock);
+    while (g_queue_is_empty(&link->work)) {
+        qemu_cond_wait(&link->work_cond, &link->work_lock);
+    }
+    return g_queue_pop_head(&link->work);
+}
+
+/* The in-order worker of one link: the families' worker steps. */
+static void *link_worker_thread(void *opaque)
+{
+    DSMLink *link = opaque;
+    DSMLinks *links = link->links;
+
+    rcu_register_thread();
+    dsm_thread_set_priority(links->cfg.service_priority);
+    for (;;) {
+        g_autofree DSMWork *work = link_next_work(link);
+        const DSMMsgHandler *h = work->handler;
+        Error *err = NULL;
+        DSMMsg msg;
+        bool ok;
+
+        /* Validated when it arrived: failing now is a bug. */
+        dsm_msg_decode(work->bytes, work->len, links->cfg.nr_pages,
+                       links->cfg.nr_fragments, &msg, &error_abort);
+        if (h->on == DSM_DELIVER_WORKER_BQL) {
+            bql_lock();
+        }
+        ok = h->deliver(work->opaque, link->peer, &msg, &err);
+        if (h->on == DSM_DELIVER_WORKER_BQL) {
+            bql_unlock();
+        }
+        if (!ok) {
+            error_prepend(&err, "fragment %s broke the protocol: ",
+                          peer_id(links, link->peer));
+            link_fail(link, err);
+        }
+    }
+    rcu_unregister_thread();
+    return NULL;
 }
 
 /*
@@ -425,7 +593,7 @@ static void *link_self_thread(void *opaque)
         }
         assert(msg.seq == link->rx_seq);
         link->rx_seq++;
-        if (!links->cfg.recv(links->cfg.opaque, link->peer, &msg, &err)) {
+        if (!link_dispatch(link, &msg, bytes->data, bytes->len, &err)) {
             g_byte_array_unref(bytes);
             link_fail(link, err);
             break;
@@ -454,7 +622,7 @@ static bool link_check_seq(DSMLink *link, const DSMHeader *hdr, Error **errp)
  * before a header, -1 on error.
  */
 static int link_read_msg(DSMLink *link, LinkWaiter *w, uint8_t *buf,
-                         DSMMsg *msg, Error **errp)
+                         size_t *len, DSMMsg *msg, Error **errp)
 {
     DSMLinks *links = link->links;
     QIOChannel *ioc = QIO_CHANNEL(link->sioc);
@@ -479,7 +647,8 @@ static int link_read_msg(DSMLink *link, LinkWaiter *w, uint8_t *buf,
                             msg, errp)) {
         return -1;
     }
-    stat64_add(&links->bytes_in, DSM_HEADER_SIZE + hdr.length);
+    *len = DSM_HEADER_SIZE + hdr.length;
+    stat64_add(&links->bytes_in, *len);
     stat64_add(&links->msgs_in, 1);
     return 1;
 }
@@ -497,7 +666,8 @@ static void *link_rx_thread(void *opaque)
     for (;;) {
         Error *err = NULL;
         DSMMsg msg;
-        int ret = link_read_msg(link, &w, buf, &msg, &err);
+        size_t len;
+        int ret = link_read_msg(link, &w, buf, &len, &msg, &err);
 
         if (ret <= 0) {
             if (ret == 0) {
@@ -518,7 +688,7 @@ static void *link_rx_thread(void *opaque)
             link_fail(link, err);
             break;
         }
-        if (!links->cfg.recv(links->cfg.opaque, link->peer, &msg, &err)) {
+        if (!link_dispatch(link, &msg, buf, len, &err)) {
             error_prepend(&err, "fragment %s broke the protocol: ",
                           peer_id(links, link->peer));
             link_fail(link, err);
@@ -721,6 +891,8 @@ static void start_threads(DSMLinks *links)
         WITH_QEMU_LOCK_GUARD(&link->lock) {
             link->started = true;
         }
+        qemu_thread_create(&link->worker_thread, "dsm-link-worker",
+                           link_worker_thread, link, QEMU_THREAD_DETACHED);
         if (i == links->cfg.self) {
             qemu_thread_create(&link->tx_thread, "dsm-link-self",
                                link_self_thread, link, QEMU_THREAD_DETACHED);

@@ -18,12 +18,67 @@
 typedef struct DSMLinks DSMLinks;
 
 /*
- * Called on a link's receive thread for every validated message, in
- * link order.  It must not block: no BQL, no waiting on a peer.
- * Returning false (a protocol violation, in @errp) closes the link.
+ * Message families plug into the links.  A family (the DSM's pages,
+ * the heartbeat, and the machine's I/O, interrupts, lifecycle, clock,
+ * vCPUs and network) registers one handler per message type it takes;
+ * the link layer decodes and validates every message (wire.h), looks
+ * its handler up and runs it in two steps:
+ *
+ *  - check (optional) runs on the link's receive thread, in link
+ *    order, as soon as the message is decoded.  It validates the
+ *    message against the receiver's state so that a bad one is refused
+ *    before anything acts on it.  It must never block: no BQL, no
+ *    waiting on a peer, only leaf locks.
+ *  - deliver acts on the message, where the handler's @on says:
+ *    DSM_DELIVER_RECV on the receive thread right after check (the same
+ *    rules as check: that is how the DSM answers a fault without
+ *    waiting for anything), or DSM_DELIVER_WORKER / _WORKER_BQL on the
+ *    sender's in-order worker, a thread per peer that runs the worker
+ *    messages of every family in the order they arrived, without or
+ *    with the BQL held.  A worker may block (on the BQL, on a DSM
+ *    fault), never on a reply from the same peer.
+ *
+ * Either step returning false (a protocol violation, in @errp) closes
+ * the link as failed.  A message of a family nobody registered, or a
+ * type the family has no handler for, is a link error that names it.
+ * Every message to one destination, worker or not, keeps its order.
  */
-typedef bool DSMLinkRecvFn(void *opaque, uint32_t from, const DSMMsg *msg,
-                           Error **errp);
+typedef enum DSMDeliverOn {
+    DSM_DELIVER_RECV,
+    DSM_DELIVER_WORKER,
+    DSM_DELIVER_WORKER_BQL,
+} DSMDeliverOn;
+
+typedef bool DSMMsgFn(void *opaque, uint32_t from, const DSMMsg *msg,
+                      Error **errp);
+
+typedef struct DSMMsgHandler {
+    DSMMsgType type;
+    DSMDeliverOn on;
+    DSMMsgFn *check;                /* NULL: nothing to check */
+    DSMMsgFn *deliver;
+} DSMMsgHandler;
+
+typedef struct DSMFamilyOps {
+    DSMMsgFamily family;
+    const char *name;               /* for errors: "DSM", "net", ... */
+    const DSMMsgHandler *handlers;
+    size_t nr_handlers;
+    /*
+     * Called once, on the thread that saw it, when the link to @peer
+     * fails after start-up; NULL if the family does not care.
+     */
+    void (*peer_lost)(void *opaque, uint32_t peer);
+} DSMFamilyOps;
+
+/*
+ * dsm_links_register_family: from now on, messages of @ops->family go
+ * to its handlers with @opaque.  Once per family; any time, from any
+ * thread (a message that arrives before is a link error).  @ops must
+ * outlive the links.
+ */
+void dsm_links_register_family(DSMLinks *links, const DSMFamilyOps *ops,
+                               void *opaque);
 
 /*
  * Called once, on the receive thread, when the link to @peer fails
@@ -38,8 +93,7 @@ typedef struct DSMLinksConfig {
     SocketAddress *const *addrs;    /* where each fragment listens */
     uint8_t config_hash[DSM_CONFIG_HASH_SIZE];
     uint64_t nr_pages;
-    DSMLinkRecvFn *recv;
-    DSMLinkLostFn *lost;
+    DSMLinkLostFn *lost;            /* after the families' peer_lost */
     void *opaque;
     int service_priority;           /* see dsm_thread_set_priority() */
 } DSMLinksConfig;

@@ -39,7 +39,4 @@ typedef struct AggregateClockSync {
 
 void aggregate_clock_get_sync(AggregateClockSync *sync);
 
-/* CLOCK_REQ or CLOCK_RESP from @from, on a link receive thread. */
-bool aggregate_clock_handle(uint32_t from, const DSMMsg *msg, Error **errp);
-
 #endif /* HW_AGGREGATE_CLOCK_H */

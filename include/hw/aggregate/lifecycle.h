@@ -29,26 +29,4 @@ void aggregate_lifecycle_start(DSM *dsm);
  */
 void aggregate_lifecycle_reset_done(void);
 
-/*
- * aggregate_lifecycle_peer_reset: fragment @from reset; reset this one
- * and wait until that is done, so that what @from sends after RESET
- * (INIT and SIPI from its firmware) reaches reset vCPUs.  Called on the
- * in-order worker for @from, with the BQL held (released while waiting).
- */
-void aggregate_lifecycle_peer_reset(uint32_t from);
-
-/*
- * aggregate_lifecycle_peer_reset_done: fragment @from has reset after
- * our RESET.  Called on the in-order worker for @from, BQL held.
- */
-void aggregate_lifecycle_peer_reset_done(uint32_t from);
-
-/*
- * aggregate_lifecycle_handle: a lifecycle message from fragment @from,
- * on a link receive thread (never blocks).  False, with @errp set, for
- * a message that breaks the protocol.
- */
-bool aggregate_lifecycle_handle(uint32_t from, const DSMMsg *msg,
-                                Error **errp);
-
 #endif /* HW_AGGREGATE_LIFECYCLE_H */

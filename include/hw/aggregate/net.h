@@ -39,17 +39,6 @@ AggregateNet *aggregate_net_start(DSM *dsm, uint32_t self, uint32_t origin,
  */
 bool aggregate_net_notify(AggregateNet *an, hwaddr addr);
 
-/*
- * aggregate_net_check: validate a NET_* message from @from on a link
- * receive thread (never blocks); false with @errp closes the link.
- * aggregate_net_deliver: act on it, on the in-order worker for @from,
- * BQL held.
- */
-bool aggregate_net_check(AggregateNet *an, uint32_t from, const DSMMsg *msg,
-                         Error **errp);
-void aggregate_net_deliver(AggregateNet *an, uint32_t from,
-                           const DSMMsg *msg);
-
 /* For query-aggregate-net; BQL held. */
 AggregateNetPairInfoList *aggregate_net_query(AggregateNet *an);
 

@@ -40,16 +40,4 @@ uint32_t aggregate_vcpu_count(void);
  */
 void aggregate_vcpu_reset(void);
 
-/*
- * aggregate_vcpu_check: is this message of the vCPU family acceptable
- * from @from?  On a link receive thread; never blocks.
- */
-bool aggregate_vcpu_check(uint32_t from, const DSMMsg *msg, Error **errp);
-
-/*
- * aggregate_vcpu_deliver: act on a checked message of the vCPU family,
- * on the in-order worker for @from, with the BQL held.
- */
-void aggregate_vcpu_deliver(uint32_t from, const DSMMsg *msg);
-
 #endif /* HW_AGGREGATE_VCPU_H */
