@@ -119,8 +119,7 @@ static void aggregate_create_vcpu_thread(CPUState *cpu)
 {
     if (!aggregate_accel.local_cpus) {
         /* The machine did not say: only -machine aggregate can. */
-        error_report("-accel aggregate needs -machine aggregate");
-        exit(EXIT_FAILURE);
+        error_setg(&error_fatal, "-accel aggregate needs -machine aggregate");
     }
     aggregate_accel.tcg_create_vcpu_thread(cpu);
 }

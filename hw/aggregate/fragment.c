@@ -66,6 +66,7 @@ bad:
 
 static void fragment_complete(UserCreatable *uc, Error **errp)
 {
+    ERRP_GUARD();
     AggregateFragment *frag = AGGREGATE_FRAGMENT(uc);
     const char *id = aggregate_fragment_id(frag);
     g_autofree char *uri = NULL;

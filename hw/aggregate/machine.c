@@ -47,6 +47,7 @@
 #include "hw/aggregate/aggregate.h"
 #include "hw/aggregate/iofwd.h"
 #include "hw/aggregate/irqfwd.h"
+#include "dsm-hooks.h"
 #include "hw/i386/x86.h"
 #include "net/net.h"
 #include "net/tap.h"
@@ -79,6 +80,15 @@ struct AggregateMachineClass {
     void (*parent_init)(MachineState *ms);
     void (*parent_reset)(MachineState *ms, ResetType type);
 };
+
+DSM *aggregate_machine_dsm(void)
+{
+    Object *obj = current_machine ?
+        object_dynamic_cast(OBJECT(current_machine), TYPE_AGGREGATE_MACHINE) :
+        NULL;
+
+    return obj ? AGGREGATE_MACHINE(obj)->dsm : NULL;
+}
 
 /* No fragments at all: one process runs the whole VM. */
 #define AGGREGATE_STANDALONE (-2)
@@ -443,21 +453,19 @@ static void aggregate_machine_init_done(Notifier *notifier, void *data)
     AggregateMachineState *ams = container_of(notifier, AggregateMachineState,
                                               init_done);
     Error *err = NULL;
-
     const char *type = NULL;
 
+    /* Configuration errors, found once every device exists: fatal. */
     object_child_foreach_recursive(object_get_root(),
                                    aggregate_find_refused_device, &type);
     if (type) {
-        error_report("aggregate: device %s is not supported: it discards "
-                     "guest RAM behind the DSM", type);
-        exit(EXIT_FAILURE);
+        error_setg(&error_fatal, "aggregate: device %s is not supported: "
+                   "it discards guest RAM behind the DSM", type);
     }
     aggregate_check_drives(&error_fatal);
     qemu_foreach_nic(aggregate_check_nic, &err);
     if (err) {
-        error_report_err(err);
-        exit(EXIT_FAILURE);
+        error_propagate(&error_fatal, err);
     }
     if (ams->dsm) {
         ams->net = aggregate_net_start(ams->dsm, dsm_self(ams->dsm), 0,
@@ -484,6 +492,8 @@ static bool aggregate_start_dsm(AggregateMachineState *ams, GPtrArray *frags,
         .connect_timeout_ms = ams->connect_timeout * 1000LL,
         .hold_ns = ams->hold_time * 1000LL,
         .service_priority = ams->service_priority,
+        .hooks = &aggregate_dsm_hooks,
+        .hooks_opaque = &ams->dsm,
     };
     guint i;
 
@@ -515,6 +525,7 @@ static bool aggregate_start_dsm(AggregateMachineState *ams, GPtrArray *frags,
     }
     ams->init_done.notify = aggregate_machine_init_done;
     qemu_add_machine_init_done_notifier(&ams->init_done);
+    aggregate_dsm_hooks_install(&ams->dsm);
     ams->dsm = dsm_start(&cfg, errp);
     return ams->dsm != NULL;
 }

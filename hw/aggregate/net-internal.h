@@ -68,15 +68,23 @@ struct AggregateNet {
     Error *err;                 /* set-up only: the first refusal */
 };
 
-
 /* The one instance, for callbacks that get no opaque. */
 extern AggregateNet *aggregate_net;
 
-bool net_is_origin(AggregateNet *an);
+static inline bool net_is_origin(AggregateNet *an)
+{
+    return an->self == an->origin;
+}
+
+/*
+ * net-serve.c: what both sides use (send a net-family message for
+ * @nic; count the DSM faults on the rings of a pair served here), and
+ * the fragment a pair was handed to.  net.c calls these; net-serve.c
+ * calls nothing of net.c.
+ */
 void net_send(AggregateNetNic *nic, uint32_t to, DSMMsg *msg);
 void net_watch_rings(AggregateNetNic *nic, AggregateNetPair *p);
 
-/* net-serve.c: on the fragment a pair was handed to. */
 void net_serve_start(AggregateNetNic *nic, AggregateNetPair *p,
                      const DSMNet *m);
 void net_serve_stop(AggregateNetNic *nic, AggregateNetPair *p);

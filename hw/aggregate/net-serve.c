@@ -28,6 +28,31 @@
 #include "net-internal.h"
 #include "trace.h"
 
+void net_send(AggregateNetNic *nic, uint32_t to, DSMMsg *msg)
+{
+    msg->net.nic = nic->index;
+    dsm_send(nic->an->dsm, to, msg);
+}
+
+/* Count the DSM faults on the rings of @p, which this fragment serves. */
+void net_watch_rings(AggregateNetNic *nic, AggregateNetPair *p)
+{
+    VirtIODevice *vdev = nic->vdev;
+    int k;
+
+    dsm_watch_clear(p->ring_watch);
+    for (k = 0; k < NET_VQS_PER_PAIR; k++) {
+        int vq = p->pair * NET_VQS_PER_PAIR + k;
+
+        dsm_watch_add(p->ring_watch, virtio_queue_get_desc_addr(vdev, vq),
+                      virtio_queue_get_desc_size(vdev, vq));
+        dsm_watch_add(p->ring_watch, virtio_queue_get_avail_addr(vdev, vq),
+                      virtio_queue_get_avail_size(vdev, vq));
+        dsm_watch_add(p->ring_watch, virtio_queue_get_used_addr(vdev, vq),
+                      virtio_queue_get_used_size(vdev, vq));
+    }
+}
+
 /* The client of one pair: knows its pair without a search. */
 typedef struct AggregateNetClient {
     NetClientState nc;

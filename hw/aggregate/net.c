@@ -78,11 +78,6 @@
 /* For the MSI-X vector notifiers, which get no opaque. */
 AggregateNet *aggregate_net;
 
-bool net_is_origin(AggregateNet *an)
-{
-    return an->self == an->origin;
-}
-
 static AggregateNetNic *net_nic_of_pdev(PCIDevice *pdev)
 {
     guint i;
@@ -95,31 +90,6 @@ static AggregateNetNic *net_nic_of_pdev(PCIDevice *pdev)
         }
     }
     return NULL;
-}
-
-void net_send(AggregateNetNic *nic, uint32_t to, DSMMsg *msg)
-{
-    msg->net.nic = nic->index;
-    dsm_send(nic->an->dsm, to, msg);
-}
-
-/* Count the DSM faults on the rings of @p, which this fragment serves. */
-void net_watch_rings(AggregateNetNic *nic, AggregateNetPair *p)
-{
-    VirtIODevice *vdev = nic->vdev;
-    int k;
-
-    dsm_watch_clear(p->ring_watch);
-    for (k = 0; k < NET_VQS_PER_PAIR; k++) {
-        int vq = p->pair * NET_VQS_PER_PAIR + k;
-
-        dsm_watch_add(p->ring_watch, virtio_queue_get_desc_addr(vdev, vq),
-                      virtio_queue_get_desc_size(vdev, vq));
-        dsm_watch_add(p->ring_watch, virtio_queue_get_avail_addr(vdev, vq),
-                      virtio_queue_get_avail_size(vdev, vq));
-        dsm_watch_add(p->ring_watch, virtio_queue_get_used_addr(vdev, vq),
-                      virtio_queue_get_used_size(vdev, vq));
-    }
 }
 
 /* ---- origin: decide, hand over, follow changes, take back */
@@ -553,7 +523,7 @@ static void net_add_nic(NICState *nicstate, void *opaque)
     for (i = 0; i < n->max_queue_pairs; i++) {
         nic->pairs[i].pair = i;
         nic->pairs[i].owner = an->origin;
-        nic->pairs[i].ring_watch = dsm_watch_new(an->dsm);
+        nic->pairs[i].ring_watch = dsm_watch_new(dsm_watches(an->dsm));
     }
     if (net_is_origin(an)) {
         n->remote_ops = &net_remote_ops;

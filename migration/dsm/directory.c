@@ -375,7 +375,7 @@ static bool dsm_dir_check_event(const DSMDirectory *dir, const char *what,
                                 uint64_t page, uint32_t from, Error **errp)
 {
     if (!dsm_dir_is_home(dir, page)) {
-        error_setg(errp, "dsm: %s for page 0x%" PRIx64 " from fragment %u, "
+        error_setg(errp, "%s for page 0x%" PRIx64 " from fragment %u, "
                    "expected a page in 0x%" PRIx64 "..0x%" PRIx64
                    " (homed at fragment %u)", what, page, from,
                    dir->first_page, dir->first_page + dir->nr_pages - 1,
@@ -383,7 +383,7 @@ static bool dsm_dir_check_event(const DSMDirectory *dir, const char *what,
         return false;
     }
     if (from >= dir->nr_fragments) {
-        error_setg(errp, "dsm: %s for page 0x%" PRIx64 " from fragment %u, "
+        error_setg(errp, "%s for page 0x%" PRIx64 " from fragment %u, "
                    "expected a fragment below %u", what, page, from,
                    dir->nr_fragments);
         return false;
@@ -401,14 +401,14 @@ static bool dsm_dir_check_request(const DSMDirectory *dir, uint64_t page,
         return false;
     }
     if (access > DSM_ACCESS_WRITE) {
-        error_setg(errp, "dsm: REQ for page 0x%" PRIx64 " from fragment %u "
+        error_setg(errp, "REQ for page 0x%" PRIx64 " from fragment %u "
                    "has access %u, expected 0 (R) or 1 (W)", page, from,
                    access);
         return false;
     }
     txn = dsm_dir_page(dir, page)->txn;
     if (txn && (txn->waiting & BIT_ULL(from))) {
-        error_setg(errp, "dsm: duplicate REQ(%s) for page 0x%" PRIx64
+        error_setg(errp, "duplicate REQ(%s) for page 0x%" PRIx64
                    " from fragment %u, expected none while its earlier "
                    "one is %s", access == DSM_ACCESS_WRITE ? "W" : "R",
                    page, from, txn->requester == from ? "open" : "queued");
@@ -430,13 +430,13 @@ static DSMDirTxn *dsm_dir_check_tid(const DSMDirectory *dir,
     }
     txn = dsm_dir_page(dir, page)->txn;
     if (!txn) {
-        error_setg(errp, "dsm: %s for page 0x%" PRIx64 " from fragment %u "
+        error_setg(errp, "%s for page 0x%" PRIx64 " from fragment %u "
                    "has tid %u, expected none: no transaction is open",
                    what, page, from, tid);
         return NULL;
     }
     if (tid != txn->busy) {
-        error_setg(errp, "dsm: %s for page 0x%" PRIx64 " from fragment %u "
+        error_setg(errp, "%s for page 0x%" PRIx64 " from fragment %u "
                    "has tid %u, expected %u", what, page, from, tid,
                    txn->busy);
         return NULL;
@@ -454,7 +454,7 @@ static bool dsm_dir_check_ack(const DSMDirectory *dir, uint64_t page,
         return false;
     }
     if (!(txn->inv_pending & BIT_ULL(from))) {
-        error_setg(errp, "dsm: ACK for page 0x%" PRIx64 " tid %u from "
+        error_setg(errp, "ACK for page 0x%" PRIx64 " tid %u from "
                    "fragment %u, expected one only from fragments 0x%"
                    PRIx64 " (INV sent, not yet acknowledged)", page, tid,
                    from, txn->inv_pending);
@@ -473,13 +473,13 @@ static bool dsm_dir_check_done(const DSMDirectory *dir, uint64_t page,
         return false;
     }
     if (from != txn->requester) {
-        error_setg(errp, "dsm: DONE for page 0x%" PRIx64 " tid %u from "
+        error_setg(errp, "DONE for page 0x%" PRIx64 " tid %u from "
                    "fragment %u, expected it from the requester %u",
                    page, tid, from, txn->requester);
         return false;
     }
     if (txn->inv_pending) {
-        error_setg(errp, "dsm: DONE for page 0x%" PRIx64 " tid %u from "
+        error_setg(errp, "DONE for page 0x%" PRIx64 " tid %u from "
                    "fragment %u before the ACKs of fragments 0x%" PRIx64
                    ", expected it after the answer", page, tid, from,
                    txn->inv_pending);
@@ -570,7 +570,7 @@ bool dsm_dir_handle_msg(DSMDirectory *dir, uint32_t from, const DSMMsg *msg,
         return dsm_dir_done(dir, msg->page, msg->tid, from, out, errp);
     default:
         dir->stats.rejected++;
-        error_setg(errp, "dsm: %s from fragment %u sent to the home "
+        error_setg(errp, "%s from fragment %u sent to the home "
                    "directory, expected REQ, ACK or DONE",
                    dsm_msg_type_name(msg->type), from);
         return false;
@@ -688,13 +688,13 @@ bool dsm_dir_check_page(const DSMDirectory *dir, uint64_t page,
     const DSMDirPage *pg;
 
     if (!dsm_dir_is_home(dir, page)) {
-        error_setg(errp, "dsm: page 0x%" PRIx64 " not homed here", page);
+        error_setg(errp, "page 0x%" PRIx64 " not homed here", page);
         return false;
     }
     pg = dsm_dir_page(dir, page);
     if (!dsm_dir_check_mode(dir, pg, errp) ||
         (pg->txn && !dsm_dir_check_txn(dir, pg, errp))) {
-        error_prepend(errp, "dsm: page 0x%" PRIx64 " breaks invariant ",
+        error_prepend(errp, "page 0x%" PRIx64 " breaks invariant ",
                       page);
         return false;
     }

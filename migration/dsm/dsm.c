@@ -40,7 +40,8 @@
  * the hold queue of a separate thread; link threads never sleep.
  *
  * Once a peer is gone (it failed, or left in a shutdown), this
- * fragment is cut off: see dsm_cut_off().
+ * fragment is cut off: see dsm_cut_off().  The DSM tells the machine
+ * (DSMHooks.peer_failed), which reports it and stops the VM.
  *
  * Translated code.  TCG translates guest code from copies of the page
  * taken with no page lock held (patch 0010), so a translation never
@@ -67,7 +68,6 @@
 #include <linux/userfaultfd.h>
 #include <sys/ioctl.h>
 #include "qapi/error.h"
-#include "qapi/qapi-events-aggregate.h"
 #include "qemu/error-report.h"
 #include "qemu/main-loop.h"
 #include "qemu/thread.h"
@@ -76,15 +76,10 @@
 #include "qemu/userfaultfd.h"
 #include "qemu/madvise.h"
 #include "qemu/host-utils.h"
-#include "exec/exec-all.h"
 #include "exec/ram_addr.h"
-#include "system/tcg.h"
-#include "system/runstate.h"
-#include "block/aio.h"
 #include "migration/dsm/dsm.h"
 #include "migration/dsm/directory.h"
 #include "migration/dsm/link.h"
-#include "migration/dsm/heartbeat.h"
 #include "trace.h"
 
 #define DSM_LOCK_STRIPES    256
@@ -127,6 +122,8 @@ struct DSM {
     RAMBlock *rb;
     uint8_t *host;
     ram_addr_t ram_offset;
+    const DSMHooks *hooks;          /* the machine's, see dsm.h */
+    void *hooks_opaque;
     uint64_t nr_pages;
     int uffd;
     int64_t connect_timeout_ms;
@@ -167,12 +164,6 @@ struct DSM {
     DSMWatchList *watches;          /* set by dsm_start(); see watch.c */
 };
 
-static DSM *dsm_instance;
-
-DSM *dsm_get_instance(void)
-{
-    return dsm_instance;
-}
 
 RAMBlock *dsm_ram_block(DSM *dsm)
 {
@@ -244,49 +235,34 @@ static void *page_host(DSM *dsm, uint64_t page)
     return dsm->host + page * DSM_PAGE_SIZE;
 }
 
-/*
- * A peer broke the protocol or its link failed: stop the VM and say
- * which peer.  Pages that peer was serving cannot be fetched any more;
- * the monitor keeps working.
- */
-typedef struct DSMLostPeer {
-    char *id;
-    char *reason;
-} DSMLostPeer;
-
-/* QMP events are sent from the main loop. */
-static void dsm_report_lost_peer(void *opaque)
-{
-    DSMLostPeer *lost = opaque;
-
-    qapi_event_send_aggregate_fragment_lost(lost->id, lost->reason);
-    g_free(lost->id);
-    g_free(lost->reason);
-    g_free(lost);
-}
-
 static void dsm_cut_off(DSM *dsm, uint32_t peer);
 
+/*
+ * A link failed, or a DSM message broke the protocol: stop coherence
+ * with everyone (the survivors cannot agree on what @peer held) and
+ * let the machine know, unless the VM is leaving anyway.
+ */
 static void dsm_peer_failed(DSM *dsm, uint32_t peer, Error *err)
 {
-    DSMLostPeer *lost;
-
     dsm_cut_off(dsm, peer);
     if (qatomic_read(&dsm->leaving)) {
         trace_dsm_peer_left(dsm->ids[peer]);
-        error_free(err);
-        return;
+    } else {
+        trace_dsm_peer_failed(dsm->ids[peer], error_get_pretty(err));
+        dsm->hooks->peer_failed(dsm->hooks_opaque, peer,
+                                error_get_pretty(err));
     }
-    error_report("aggregate: fragment %s failed, stopping the VM: %s",
-                 dsm->ids[peer], error_get_pretty(err));
-    lost = g_new(DSMLostPeer, 1);
-    lost->id = g_strdup(dsm->ids[peer]);
-    lost->reason = g_strdup(error_get_pretty(err));
-    aio_bh_schedule_oneshot(qemu_get_aio_context(), dsm_report_lost_peer,
-                            lost);
     error_free(err);
-    qemu_system_vmstop_request_prepare();
-    qemu_system_vmstop_request(RUN_STATE_INTERNAL_ERROR);
+}
+
+bool dsm_is_cut_off(DSM *dsm)
+{
+    return qatomic_read(&dsm->cut_off);
+}
+
+bool dsm_is_leaving(DSM *dsm)
+{
+    return qatomic_read(&dsm->leaving);
 }
 
 static void dsm_link_lost(void *opaque, uint32_t peer, Error *err)
@@ -332,10 +308,8 @@ static void dsm_discard(DSM *dsm, uint64_t page)
     ram_addr_t ra = dsm->ram_offset + page * DSM_PAGE_SIZE;
 
     ram_block_discard_range(dsm->rb, page * DSM_PAGE_SIZE, DSM_PAGE_SIZE);
-    if (tcg_enabled()) {
-        /* After the discard, before the ACK or DATA: see the top. */
-        tb_invalidate_phys_range_sync(ra, ra + DSM_PAGE_SIZE - 1);
-    }
+    /* After the discard, before the ACK or DATA: see the top. */
+    dsm->hooks->page_discarded(dsm->hooks_opaque, ra, DSM_PAGE_SIZE);
 }
 
 static void dsm_write_protect(DSM *dsm, uint64_t page, bool wp)
@@ -445,25 +419,6 @@ static void dsm_cut_off(DSM *dsm, uint32_t peer)
         }
     }
     trace_dsm_cut_off(dsm->ids[peer], pending);
-}
-
-/*
- * A cut-off fragment holds no coherent copy of guest RAM, so the VM
- * must not run again; but system_reset takes it out of internal-error,
- * after which cont is accepted.  Stop it again at once (its vCPUs may
- * run for a moment: vm_start() resumes them after this handler).
- */
-static void dsm_vm_state_change(void *opaque, bool running, RunState state)
-{
-    DSM *dsm = opaque;
-
-    if (running && qatomic_read(&dsm->cut_off) &&
-        !qatomic_read(&dsm->leaving)) {
-        error_report("aggregate: a fragment was lost: this VM cannot run "
-                     "again; quit every fragment and start it afresh");
-        qemu_system_vmstop_request_prepare();
-        qemu_system_vmstop_request(RUN_STATE_INTERNAL_ERROR);
-    }
 }
 
 /* A fault on @page needing @pend rights.  Fault messages are hints. */
@@ -833,23 +788,14 @@ static void *dsm_fault_thread(void *opaque)
 
 /* ---- start-up */
 
-static void dsm_connect_failed_bh(void *opaque)
-{
-    Error *err = opaque;
-
-    error_report_err(err);
-    exit(EXIT_FAILURE);
-}
-
 static void *dsm_connect_thread(void *opaque)
 {
     DSM *dsm = opaque;
     Error *err = NULL;
 
     if (!dsm_links_connect(dsm->links, dsm->connect_timeout_ms, &err)) {
-        error_prepend(&err, "aggregate: ");
-        aio_bh_schedule_oneshot(qemu_get_aio_context(),
-                                dsm_connect_failed_bh, err);
+        dsm->hooks->connect_failed(dsm->hooks_opaque, err);
+        error_free(err);
         return NULL;
     }
     info_report("aggregate: fragment %s: all %u fragments connected",
@@ -919,9 +865,11 @@ DSM *dsm_start(const DSMConfig *cfg, Error **errp)
     dsm->nr_fragments = cfg->nr_fragments;
     dsm->ids = g_strdupv((char **)cfg->ids);
     dsm->rb = cfg->rb;
-    dsm->watches = dsm_watch_list_new();
+    dsm->watches = dsm_watch_list_new(cfg->rb);
     dsm->host = qemu_ram_get_host_addr(cfg->rb);
     dsm->ram_offset = qemu_ram_get_offset(cfg->rb);
+    dsm->hooks = cfg->hooks;
+    dsm->hooks_opaque = cfg->hooks_opaque;
     dsm->nr_pages = qemu_ram_get_used_length(cfg->rb) / DSM_PAGE_SIZE;
     dsm->connect_timeout_ms = cfg->connect_timeout_ms;
     dsm->hold_ns = cfg->hold_ns;
@@ -943,21 +891,30 @@ DSM *dsm_start(const DSMConfig *cfg, Error **errp)
     if (!dsm_setup_uffd(dsm, errp) || !dsm_links_listen(dsm->links, errp)) {
         return NULL;    /* start-up error: QEMU exits */
     }
-    /* Never read guest code under a TCG page lock (patch 0010). */
-    tb_code_snapshots = true;
     qemu_thread_create(&dsm->fault_thread, "dsm-fault", dsm_fault_thread,
                        dsm, QEMU_THREAD_DETACHED);
     qemu_thread_create(&dsm->hold_thread, "dsm-hold", dsm_hold_thread,
                        dsm, QEMU_THREAD_DETACHED);
-    qemu_add_vm_change_state_handler(dsm_vm_state_change, dsm);
-    dsm_instance = dsm;
     return dsm;
+}
+
+/* The heartbeat's page counts: see dsm_get_stats(). */
+static void dsm_count_pages(void *opaque, uint64_t *resident,
+                            uint64_t *exclusive)
+{
+    DSMStats st;
+
+    dsm_get_stats(opaque, &st);
+    *resident = st.resident_pages;
+    *exclusive = st.exclusive_pages;
 }
 
 void dsm_connect(DSM *dsm)
 {
     /* Before any link is up: a peer may PING at once. */
-    dsm->heartbeat = dsm_heartbeat_new(dsm, dsm->nr_fragments);
+    dsm->heartbeat = dsm_heartbeat_new(dsm->links, dsm->self,
+                                       dsm->nr_fragments, dsm_count_pages,
+                                       dsm);
     qemu_thread_create(&dsm->connect_thread, "dsm-connect",
                        dsm_connect_thread, dsm, QEMU_THREAD_DETACHED);
 }

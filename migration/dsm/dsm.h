@@ -15,10 +15,41 @@
 #include "exec/cpu-common.h"
 #include "migration/dsm/wire.h"
 #include "migration/dsm/link.h"
+#include "migration/dsm/heartbeat.h"
 #include "migration/dsm/watch.h"
 #include "qapi/qapi-types-sockets.h"
 
 typedef struct DSM DSM;
+
+/*
+ * What the DSM reports to the machine that uses it.  The DSM itself
+ * knows nothing of vCPUs, run states or translated code: it calls
+ * these, and the machine acts (hw/aggregate/dsm-hooks.c).
+ */
+typedef struct DSMHooks {
+    /*
+     * peer_failed: the link to @peer failed for @reason while the VM was
+     * not leaving.  This fragment is cut off (see dsm_is_cut_off()): it
+     * holds no coherent copy of guest RAM any more.  Called once, on the
+     * thread that saw it (a link or DSM thread), holding no DSM lock;
+     * it must not block.
+     */
+    void (*peer_failed)(void *opaque, uint32_t peer, const char *reason);
+    /*
+     * page_discarded: the @len bytes at RAM offset @start were just
+     * dropped here (the page was given up).  When this returns, no vCPU
+     * of this fragment may execute code translated from their old
+     * contents.  Called under the page's lock, before the ACK or DATA
+     * that gives the page up; it must not read guest memory or block.
+     */
+    void (*page_discarded)(void *opaque, uint64_t start, uint64_t len);
+    /*
+     * connect_failed: start-up could not bring every link up; @err
+     * (the caller's to free) names the peer and why.  On the connect
+     * thread.
+     */
+    void (*connect_failed)(void *opaque, Error *err);
+} DSMHooks;
 
 typedef struct DSMConfig {
     uint32_t self;                  /* this fragment's index */
@@ -31,6 +62,8 @@ typedef struct DSMConfig {
     int64_t connect_timeout_ms;
     int64_t hold_ns;                /* see DSM_DEFAULT_HOLD_US */
     int service_priority;           /* see dsm_thread_set_priority() */
+    const DSMHooks *hooks;
+    void *hooks_opaque;
 } DSMConfig;
 
 /*
@@ -55,8 +88,8 @@ DSM *dsm_start(const DSMConfig *cfg, Error **errp);
  * send machine messages (interrupts, clock requests) as soon as its
  * link is up, so call this only once the families that take them are
  * registered (dsm_register_family()).  If the peers do not come up
- * within the timeout, or a handshake fails, QEMU exits with an error
- * naming the peer.
+ * within the timeout, or a handshake fails, the connect_failed hook
+ * says which and why.
  *
  * Call from the main thread during machine init, with the BQL held.
  */
@@ -122,19 +155,16 @@ bool dsm_peer_up(DSM *dsm, uint32_t peer);
 /* Pages fragment @fragment is the home of (its NUMA node's memory). */
 uint64_t dsm_homed_pages(DSM *dsm, uint32_t fragment);
 
-/* What the last heartbeat said about a peer (see heartbeat.c). */
-typedef struct DSMPeerBeat {
-    bool known;                 /* a PING or PONG came from it */
-    int64_t rtt_ns;             /* last PING to PONG, 0 before one */
-    uint64_t resident;          /* its pages, present */
-    uint64_t exclusive;         /* its pages, present and writable */
-} DSMPeerBeat;
-
-/* False until @peer has answered a heartbeat. */
+/* False until @peer has answered a heartbeat (see heartbeat.h). */
 bool dsm_get_peer_beat(DSM *dsm, uint32_t peer, DSMPeerBeat *beat);
 
-/* The DSM of this process, or NULL when it is not an aggregate VM. */
-DSM *dsm_get_instance(void);
+/*
+ * dsm_is_cut_off: a link failed while the VM was not leaving (see
+ * DSMHooks.peer_failed); from then on faults are served locally and
+ * the VM must not run again.  dsm_is_leaving: dsm_leave() was called.
+ */
+bool dsm_is_cut_off(DSM *dsm);
+bool dsm_is_leaving(DSM *dsm);
 
 /* The RAM block the DSM manages, and its fault watches (watch.c). */
 RAMBlock *dsm_ram_block(DSM *dsm);

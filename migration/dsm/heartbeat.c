@@ -24,7 +24,6 @@
 #include "qemu/lockable.h"
 #include "qemu/thread.h"
 #include "qemu/timer.h"
-#include "migration/dsm/dsm.h"
 #include "migration/dsm/heartbeat.h"
 #include "trace.h"
 
@@ -32,8 +31,11 @@
 
 struct DSMHeartbeat {
     /* Set at creation, then read-only. */
-    DSM *dsm;
+    DSMLinks *links;
+    uint32_t self;
     uint32_t nr_fragments;
+    DSMHeartbeatCountFn *count;
+    void *opaque;
     QEMUTimer *timer;               /* main loop */
 
     /* lock protects the fields below */
@@ -48,12 +50,12 @@ struct DSMHeartbeat {
  */
 static void dsm_heartbeat_count(DSMHeartbeat *hb, DSMBeat *beat)
 {
-    DSMStats st;
+    uint64_t resident, exclusive;
 
-    dsm_get_stats(hb->dsm, &st);
+    hb->count(hb->opaque, &resident, &exclusive);
     QEMU_LOCK_GUARD(&hb->lock);
-    hb->own.resident = beat->resident = st.resident_pages;
-    hb->own.exclusive = beat->exclusive = st.exclusive_pages;
+    hb->own.resident = beat->resident = resident;
+    hb->own.exclusive = beat->exclusive = exclusive;
 }
 
 static void dsm_heartbeat_tick(void *opaque)
@@ -65,8 +67,8 @@ static void dsm_heartbeat_tick(void *opaque)
     dsm_heartbeat_count(hb, &ping.beat);
     ping.beat.sent_ns = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
     for (i = 0; i < hb->nr_fragments; i++) {
-        if (i != dsm_self(hb->dsm) && dsm_peer_up(hb->dsm, i)) {
-            dsm_send(hb->dsm, i, &ping);
+        if (i != hb->self && dsm_links_peer_up(hb->links, i)) {
+            dsm_links_send(hb->links, i, &ping);
         }
     }
     timer_mod(hb->timer, qemu_clock_get_ms(QEMU_CLOCK_REALTIME) +
@@ -92,18 +94,23 @@ static const DSMFamilyOps dsm_heartbeat_family = {
     .nr_handlers = ARRAY_SIZE(dsm_heartbeat_handlers),
 };
 
-DSMHeartbeat *dsm_heartbeat_new(DSM *dsm, uint32_t nr_fragments)
+DSMHeartbeat *dsm_heartbeat_new(DSMLinks *links, uint32_t self,
+                                uint32_t nr_fragments,
+                                DSMHeartbeatCountFn *count, void *opaque)
 {
     DSMHeartbeat *hb = g_new0(DSMHeartbeat, 1);
 
-    hb->dsm = dsm;
+    hb->links = links;
+    hb->self = self;
     hb->nr_fragments = nr_fragments;
+    hb->count = count;
+    hb->opaque = opaque;
     hb->peer = g_new0(DSMPeerBeat, nr_fragments);
     qemu_mutex_init(&hb->lock);
     hb->timer = timer_new_ms(QEMU_CLOCK_REALTIME, dsm_heartbeat_tick, hb);
     timer_mod(hb->timer, qemu_clock_get_ms(QEMU_CLOCK_REALTIME) +
                          DSM_HEARTBEAT_MS);
-    dsm_register_family(dsm, &dsm_heartbeat_family, hb);
+    dsm_links_register_family(links, &dsm_heartbeat_family, hb);
     return hb;
 }
 
@@ -120,7 +127,7 @@ static bool dsm_heartbeat_recv(void *opaque, uint32_t from,
         DSMMsg pong = { .type = DSM_MSG_PONG, .beat = hb->own };
 
         pong.beat.sent_ns = msg->beat.sent_ns;
-        dsm_send(hb->dsm, from, &pong);
+        dsm_links_send(hb->links, from, &pong);
     }
     peer->resident = msg->beat.resident;
     peer->exclusive = msg->beat.exclusive;

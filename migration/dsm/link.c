@@ -157,6 +157,7 @@ DSMLinks *dsm_links_new(const DSMLinksConfig *cfg)
 
 bool dsm_links_listen(DSMLinks *links, Error **errp)
 {
+    ERRP_GUARD();
     SocketAddress *addr = links->cfg.addrs[links->cfg.self];
     g_autofree char *str = socket_uri(addr);
 
@@ -831,6 +832,7 @@ static QIOChannelSocket *dial_until(DSMLinks *links, uint32_t peer,
 static bool handshake(DSMLinks *links, QIOChannelSocket *sioc,
                       int64_t expected, int64_t deadline, Error **errp)
 {
+    ERRP_GUARD();
     g_autofree char *where = NULL;
     DSMMsg hello;
 
@@ -907,6 +909,7 @@ static void start_threads(DSMLinks *links)
 
 bool dsm_links_connect(DSMLinks *links, int64_t timeout_ms, Error **errp)
 {
+    ERRP_GUARD();
     int64_t deadline = g_get_monotonic_time() / 1000 + timeout_ms;
     uint32_t self = links->cfg.self;
     uint32_t i;

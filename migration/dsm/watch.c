@@ -22,7 +22,7 @@
 #include "qemu/thread.h"
 #include "exec/memory.h"
 #include "exec/address-spaces.h"
-#include "migration/dsm/dsm.h"
+#include "migration/dsm/wire.h"
 #include "migration/dsm/watch.h"
 
 typedef struct DSMWatchRange {
@@ -32,7 +32,6 @@ typedef struct DSMWatchRange {
 
 struct DSMWatch {
     /* Set at creation, then read-only. */
-    DSM *dsm;
     DSMWatchList *list;
 
     Stat64 faults;
@@ -40,25 +39,26 @@ struct DSMWatch {
 };
 
 struct DSMWatchList {
+    RAMBlock *rb;               /* the DSM's, set at creation */
     QemuMutex lock;             /* protects watches and their ranges */
     GPtrArray *watches;
 };
 
-DSMWatchList *dsm_watch_list_new(void)
+DSMWatchList *dsm_watch_list_new(RAMBlock *rb)
 {
     DSMWatchList *list = g_new0(DSMWatchList, 1);
 
+    list->rb = rb;
     qemu_mutex_init(&list->lock);
     list->watches = g_ptr_array_new();
     return list;
 }
 
-DSMWatch *dsm_watch_new(DSM *dsm)
+DSMWatch *dsm_watch_new(DSMWatchList *list)
 {
     DSMWatch *w = g_new0(DSMWatch, 1);
 
-    w->dsm = dsm;
-    w->list = dsm_watches(dsm);
+    w->list = list;
     w->ranges = g_array_new(false, false, sizeof(DSMWatchRange));
     QEMU_LOCK_GUARD(&w->list->lock);
     g_ptr_array_add(w->list->watches, w);
@@ -66,13 +66,14 @@ DSMWatch *dsm_watch_new(DSM *dsm)
 }
 
 /* The DSM page holding guest-physical @gpa, or false if none does. */
-static bool dsm_watch_page_of(DSM *dsm, hwaddr gpa, uint64_t *page)
+static bool dsm_watch_page_of(DSMWatchList *list, hwaddr gpa,
+                              uint64_t *page)
 {
     MemoryRegionSection s = memory_region_find(get_system_memory(), gpa, 1);
     bool found = false;
 
     if (s.mr) {
-        if (s.mr->ram_block == dsm_ram_block(dsm)) {
+        if (s.mr->ram_block == list->rb) {
             *page = (memory_region_get_ram_addr(s.mr) -
                      qemu_ram_get_offset(s.mr->ram_block) +
                      s.offset_within_region) / DSM_PAGE_SIZE;
@@ -87,8 +88,8 @@ void dsm_watch_add(DSMWatch *w, hwaddr gpa, uint64_t len)
 {
     DSMWatchRange r;
 
-    if (!len || !dsm_watch_page_of(w->dsm, gpa, &r.first) ||
-        !dsm_watch_page_of(w->dsm, gpa + len - 1, &r.last) ||
+    if (!len || !dsm_watch_page_of(w->list, gpa, &r.first) ||
+        !dsm_watch_page_of(w->list, gpa + len - 1, &r.last) ||
         r.last < r.first) {
         return;
     }

@@ -176,21 +176,21 @@ static bool dsm_check_io_req(const DSMWireIOReq *w, const DSMIOAccess *io,
                              Error **errp)
 {
     if (io->space > DSM_IO_SPACE_IO) {
-        error_setg(errp, "dsm: IO_REQ space %u invalid, expected 0 (memory) "
+        error_setg(errp, "IO_REQ space %u invalid, expected 0 (memory) "
                    "or 1 (I/O)", io->space);
     } else if (io->size != 1 && io->size != 2 && io->size != 4 &&
                io->size != 8) {
-        error_setg(errp, "dsm: IO_REQ size %u invalid, expected 1, 2, 4 or "
+        error_setg(errp, "IO_REQ size %u invalid, expected 1, 2, 4 or "
                    "8", io->size);
     } else if (w->write > 1 || w->reserved) {
-        error_setg(errp, "dsm: IO_REQ flags 0x%x/0x%x invalid, expected "
+        error_setg(errp, "IO_REQ flags 0x%x/0x%x invalid, expected "
                    "write 0 or 1 and reserved 0", w->write, w->reserved);
     } else if (io->attrs & ~DSM_IO_ATTR_KNOWN) {
-        error_setg(errp, "dsm: IO_REQ attributes 0x%x invalid, expected "
+        error_setg(errp, "IO_REQ attributes 0x%x invalid, expected "
                    "bits in 0x%x", io->attrs, DSM_IO_ATTR_KNOWN);
     } else if (io->space == DSM_IO_SPACE_IO &&
                (io->addr > 0xffff || io->addr + io->size > 0x10000)) {
-        error_setg(errp, "dsm: IO_REQ port 0x%" PRIx64 " out of range, "
+        error_setg(errp, "IO_REQ port 0x%" PRIx64 " out of range, "
                    "expected below 0x10000", io->addr);
     } else {
         return true;
@@ -267,7 +267,7 @@ static bool dsm_decode_irq(const uint8_t *buf, size_t len,
         .level = w.level,
     };
     if (w.level > 1) {
-        error_setg(errp, "dsm: IRQ trigger %u invalid, expected 0 (edge) "
+        error_setg(errp, "IRQ trigger %u invalid, expected 0 (edge) "
                    "or 1 (level)", w.level);
         return false;
     }
@@ -299,7 +299,7 @@ static bool dsm_decode_cpu_event(const uint8_t *buf, size_t len,
         .sipi_vector = w.sipi_vector,
     };
     if (!w.events || (w.events & ~DSM_CPU_EVENT_KNOWN)) {
-        error_setg(errp, "dsm: CPU_EVENT events 0x%x invalid", w.events);
+        error_setg(errp, "CPU_EVENT events 0x%x invalid", w.events);
         return false;
     }
     return dsm_check_reserved("CPU_EVENT", w.reserved, sizeof(w.reserved),
@@ -335,12 +335,12 @@ static bool dsm_decode_apic_state(const uint8_t *buf, size_t len,
         .x2apic = w.x2apic,
     };
     if (w.dest_mode != 0 && w.dest_mode != 0xf) {
-        error_setg(errp, "dsm: APIC_STATE destination format 0x%x invalid, "
+        error_setg(errp, "APIC_STATE destination format 0x%x invalid, "
                    "expected 0xf (flat) or 0 (cluster)", w.dest_mode);
         return false;
     }
     if (w.x2apic > 1) {
-        error_setg(errp, "dsm: APIC_STATE x2APIC flag %u invalid", w.x2apic);
+        error_setg(errp, "APIC_STATE x2APIC flag %u invalid", w.x2apic);
         return false;
     }
     return dsm_check_reserved("APIC_STATE", w.reserved, sizeof(w.reserved),
@@ -383,7 +383,7 @@ static bool dsm_decode_run_state(const uint8_t *buf, size_t len,
     memcpy(&w, buf, sizeof(w));
     msg->running = w.running;
     if (w.running > 1) {
-        error_setg(errp, "dsm: RUN_STATE %u invalid, expected 0 (stop) or "
+        error_setg(errp, "RUN_STATE %u invalid, expected 0 (stop) or "
                    "1 (cont)", w.running);
         return false;
     }
@@ -416,7 +416,7 @@ static bool dsm_decode_clock(const uint8_t *buf, size_t len,
         .running = w.flags & DSM_CLOCK_RUNNING,
     };
     if (w.flags & ~DSM_CLOCK_RUNNING) {
-        error_setg(errp, "dsm: %s flags 0x%x invalid, expected 0x0 or 0x%x "
+        error_setg(errp, "%s flags 0x%x invalid, expected 0x0 or 0x%x "
                    "(running)", dsm_msg_type_name(msg->type), w.flags,
                    DSM_CLOCK_RUNNING);
         return false;
@@ -447,7 +447,7 @@ static bool dsm_decode_io_map(const uint8_t *buf, size_t len,
     memcpy(msg->io_map.bytes, w.bytes, sizeof(w.bytes));
     if (!w.len || w.len > DSM_IO_MAP_MAX ||
         msg->io_map.offset + w.len > DSM_IO_MAP_SPACE) {
-        error_setg(errp, "dsm: IO_MAP of %u bytes at 0x%x is outside the "
+        error_setg(errp, "IO_MAP of %u bytes at 0x%x is outside the "
                    "PCI configuration header", w.len, msg->io_map.offset);
         return false;
     }
@@ -568,11 +568,11 @@ static bool dsm_net_vq_from_wire(const DSMWireNetVq *w, DSMNetVq *q,
     q->vector = be16_to_cpu(w->vector);
     q->msi_masked = w->msi_masked;
     if (w->msi_masked > 1) {
-        error_setg(errp, "dsm: NET_START with MSI-X mask %u", w->msi_masked);
+        error_setg(errp, "NET_START with MSI-X mask %u", w->msi_masked);
         return false;
     }
     if (!q->num || q->num > 32768 || (q->num & (q->num - 1))) {
-        error_setg(errp, "dsm: NET_START with a queue of %u entries",
+        error_setg(errp, "NET_START with a queue of %u entries",
                    q->num);
         return false;
     }
@@ -609,7 +609,7 @@ static bool dsm_decode_net_start(const uint8_t *buf, size_t len,
     n->update = w.update;
     n->features = be64_to_cpu(w.features);
     if (w.update > 1 || !n->curr_pairs) {
-        error_setg(errp, "dsm: NET_START with %u queue pairs in use "
+        error_setg(errp, "NET_START with %u queue pairs in use "
                    "(update %u)", n->curr_pairs, w.update);
         return false;
     }
@@ -657,7 +657,7 @@ static bool dsm_decode_net_kick(const uint8_t *buf, size_t len,
     dsm_net_id_from_wire(&w.id, &msg->net);
     msg->net.vq = be32_to_cpu(w.vq);
     if (msg->net.vq > 1) {
-        error_setg(errp, "dsm: NET_KICK for virtqueue %u of a pair",
+        error_setg(errp, "NET_KICK for virtqueue %u of a pair",
                    msg->net.vq);
         return false;
     }

@@ -121,7 +121,7 @@ static bool dsm_check_page(const char *name, uint64_t page,
                            const DSMLimits *lim, Error **errp)
 {
     if (page >= lim->nr_pages) {
-        error_setg(errp, "dsm: %s page 0x%" PRIx64 " out of range, "
+        error_setg(errp, "%s page 0x%" PRIx64 " out of range, "
                    "expected below 0x%" PRIx64, name, page, lim->nr_pages);
         return false;
     }
@@ -133,7 +133,7 @@ bool dsm_check_fragment(const char *name, const char *what,
                         Error **errp)
 {
     if (fragment >= lim->nr_fragments) {
-        error_setg(errp, "dsm: %s %s fragment %u out of range, "
+        error_setg(errp, "%s %s fragment %u out of range, "
                    "expected below %u", name, what, fragment,
                    lim->nr_fragments);
         return false;
@@ -145,7 +145,7 @@ bool dsm_check_fragment(const char *name, const char *what,
 static bool dsm_check_tid(const char *name, uint32_t tid, Error **errp)
 {
     if (tid == 0) {
-        error_setg(errp, "dsm: %s tid 0 invalid, expected non-zero", name);
+        error_setg(errp, "%s tid 0 invalid, expected non-zero", name);
         return false;
     }
     return true;
@@ -154,7 +154,7 @@ static bool dsm_check_tid(const char *name, uint32_t tid, Error **errp)
 static bool dsm_check_access(const char *name, uint8_t access, Error **errp)
 {
     if (access > DSM_ACCESS_WRITE) {
-        error_setg(errp, "dsm: %s access %u invalid, expected 0 (R) or 1 (W)",
+        error_setg(errp, "%s access %u invalid, expected 0 (R) or 1 (W)",
                    name, access);
         return false;
     }
@@ -164,7 +164,7 @@ static bool dsm_check_access(const char *name, uint8_t access, Error **errp)
 static bool dsm_check_mode(const char *name, uint8_t mode, Error **errp)
 {
     if (mode > DSM_MODE_EXCL) {
-        error_setg(errp, "dsm: %s mode %u invalid, expected 0 (S) or 1 (E)",
+        error_setg(errp, "%s mode %u invalid, expected 0 (S) or 1 (E)",
                    name, mode);
         return false;
     }
@@ -175,7 +175,7 @@ bool dsm_check_reserved(const char *name, const uint8_t *reserved,
                         size_t len, Error **errp)
 {
     if (!buffer_is_zero(reserved, len)) {
-        error_setg(errp, "dsm: %s reserved bytes not zero, expected zero",
+        error_setg(errp, "%s reserved bytes not zero, expected zero",
                    name);
         return false;
     }
@@ -352,12 +352,12 @@ static bool dsm_check_data_flags(uint8_t flags, size_t len, Error **errp)
                   ((flags & DSM_DATA_ZERO) ? 0 : DSM_PAGE_SIZE);
 
     if (flags & ~DSM_DATA_ZERO) {
-        error_setg(errp, "dsm: DATA flags 0x%x invalid, expected 0x0 or "
+        error_setg(errp, "DATA flags 0x%x invalid, expected 0x0 or "
                    "0x%x (ZERO)", flags, DSM_DATA_ZERO);
         return false;
     }
     if (len != want) {
-        error_setg(errp, "dsm: DATA payload is %zu bytes, expected %zu "
+        error_setg(errp, "DATA payload is %zu bytes, expected %zu "
                    "for flags 0x%x", len, want, flags);
         return false;
     }
@@ -492,7 +492,7 @@ static bool dsm_check_length(const DSMMsgDesc *desc, uint32_t length,
         if (length > desc->size && length - desc->size <= desc->extra) {
             return true;
         }
-        error_setg(errp, "dsm: %s payload is %u bytes, expected %u to %u",
+        error_setg(errp, "%s payload is %u bytes, expected %u to %u",
                    desc->name, length, desc->size + 1,
                    desc->size + desc->extra);
         return false;
@@ -502,10 +502,10 @@ static bool dsm_check_length(const DSMMsgDesc *desc, uint32_t length,
         return true;
     }
     if (desc->extra) {
-        error_setg(errp, "dsm: %s payload is %u bytes, expected %u or %u",
+        error_setg(errp, "%s payload is %u bytes, expected %u or %u",
                    desc->name, length, desc->size, desc->size + desc->extra);
     } else {
-        error_setg(errp, "dsm: %s payload is %u bytes, expected %u",
+        error_setg(errp, "%s payload is %u bytes, expected %u",
                    desc->name, length, desc->size);
     }
     return false;
@@ -518,12 +518,12 @@ static bool dsm_check_header_ids(const DSMWireHeader *w, Error **errp)
     uint16_t version = be16_to_cpu(w->version);
 
     if (magic != DSM_WIRE_MAGIC) {
-        error_setg(errp, "dsm: received magic 0x%08x, expected 0x%08x",
+        error_setg(errp, "received magic 0x%08x, expected 0x%08x",
                    magic, DSM_WIRE_MAGIC);
         return false;
     }
     if (version != DSM_WIRE_VERSION) {
-        error_setg(errp, "dsm: received version %u, expected %u",
+        error_setg(errp, "received version %u, expected %u",
                    version, DSM_WIRE_VERSION);
         return false;
     }
@@ -537,7 +537,7 @@ bool dsm_header_decode(const uint8_t *buf, size_t len, DSMHeader *hdr,
     const DSMMsgDesc *desc;
 
     if (len < sizeof(w)) {
-        error_setg(errp, "dsm: header is %zu bytes, expected %zu",
+        error_setg(errp, "header is %zu bytes, expected %zu",
                    len, sizeof(w));
         return false;
     }
@@ -547,7 +547,7 @@ bool dsm_header_decode(const uint8_t *buf, size_t len, DSMHeader *hdr,
     }
     desc = dsm_msg_desc(be16_to_cpu(w.type));
     if (!desc) {
-        error_setg(errp, "dsm: message type 0x%04x unknown",
+        error_setg(errp, "message type 0x%04x unknown",
                    be16_to_cpu(w.type));
         return false;
     }
@@ -572,11 +572,11 @@ bool dsm_payload_decode(const DSMHeader *hdr, const uint8_t *buf,
 
     /* A caller that skipped dsm_header_decode() gets an error, too. */
     if (!desc) {
-        error_setg(errp, "dsm: message type 0x%04x unknown", hdr->type);
+        error_setg(errp, "message type 0x%04x unknown", hdr->type);
         return false;
     }
     if (len != hdr->length) {
-        error_setg(errp, "dsm: %s message has %zu payload bytes, header "
+        error_setg(errp, "%s message has %zu payload bytes, header "
                    "says %u", desc->name, len, hdr->length);
         return false;
     }

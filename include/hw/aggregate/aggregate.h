@@ -47,4 +47,12 @@ GPtrArray *aggregate_fragments(void);
 
 #define TYPE_AGGREGATE_MACHINE MACHINE_TYPE_NAME("aggregate")
 
+typedef struct DSM DSM;
+
+/*
+ * aggregate_machine_dsm: the DSM of the running aggregate machine, or
+ * NULL (another machine, or one process without fragments).  BQL held.
+ */
+DSM *aggregate_machine_dsm(void);
+
 #endif /* HW_AGGREGATE_AGGREGATE_H */
