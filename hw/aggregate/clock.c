@@ -46,6 +46,7 @@
 #include "system/runstate.h"
 #include "hw/aggregate/accel.h"
 #include "hw/aggregate/clock.h"
+#include "hw/aggregate/wire.h"
 #include "trace.h"
 
 /*
@@ -86,12 +87,12 @@ static struct {
  */
 static bool clock_ask_origin(int64_t deadline, DSMClock *answer)
 {
-    DSMMsg msg = { .type = DSM_MSG_CLOCK_REQ };
+    DSMClock req = { };
 
     QEMU_LOCK_GUARD(&clk.lock);
-    msg.clock.id = clk.wait_id = ++clk.next_id;
+    req.id = clk.wait_id = ++clk.next_id;
     clk.answered = false;
-    dsm_send(clk.dsm, clk.origin, &msg);
+    dsm_send(clk.dsm, clk.origin, DSM_MSG_CLOCK_REQ, &req);
     while (!clk.answered) {
         int64_t left = deadline - g_get_monotonic_time() / 1000;
 
@@ -202,13 +203,13 @@ static void clock_vm_state_changed(void *opaque, bool running, RunState state)
 }
 
 /* Receive thread: answer at once, without locks. */
-static bool clock_answer(uint32_t from, const DSMMsg *msg, Error **errp)
+static bool clock_answer(uint32_t from, const DSMClock *req, Error **errp)
 {
-    DSMMsg resp = {
-        .type = DSM_MSG_CLOCK_RESP,
-        .clock = { .id = msg->clock.id, .ticks = cpus_get_elapsed_ticks(),
-                   .virtual_ns = qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL),
-                   .running = runstate_is_running() },
+    DSMClock resp = {
+        .id = req->id,
+        .ticks = cpus_get_elapsed_ticks(),
+        .virtual_ns = qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL),
+        .running = runstate_is_running(),
     };
 
     if (clk.self != clk.origin) {
@@ -216,11 +217,12 @@ static bool clock_answer(uint32_t from, const DSMMsg *msg, Error **errp)
                    "origin", clk.self);
         return false;
     }
-    dsm_send(clk.dsm, from, &resp);
+    dsm_send(clk.dsm, from, DSM_MSG_CLOCK_RESP, &resp);
     return true;
 }
 
-static bool clock_answered(uint32_t from, const DSMMsg *msg, Error **errp)
+static bool clock_answered(uint32_t from, const DSMClock *resp,
+                           Error **errp)
 {
     if (from != clk.origin) {
         error_setg(errp, "CLOCK_RESP from fragment %u, which is not the "
@@ -229,22 +231,22 @@ static bool clock_answered(uint32_t from, const DSMMsg *msg, Error **errp)
     }
     QEMU_LOCK_GUARD(&clk.lock);
     /* A late answer to a request that timed out is dropped. */
-    if (msg->clock.id == clk.wait_id && !clk.answered) {
-        clk.answer = msg->clock;
+    if (resp->id == clk.wait_id && !clk.answered) {
+        clk.answer = *resp;
         clk.answered = true;
         qemu_cond_signal(&clk.cond);
     }
     return true;
 }
 
-static bool clock_recv_req(void *opaque, uint32_t from, const DSMMsg *msg,
-                           Error **errp)
+static bool clock_recv_req(void *opaque, uint32_t from, uint16_t type,
+                           const void *msg, Error **errp)
 {
     return clock_answer(from, msg, errp);
 }
 
-static bool clock_recv_resp(void *opaque, uint32_t from, const DSMMsg *msg,
-                            Error **errp)
+static bool clock_recv_resp(void *opaque, uint32_t from, uint16_t type,
+                            const void *msg, Error **errp)
 {
     return clock_answered(from, msg, errp);
 }
@@ -258,6 +260,7 @@ static const DSMMsgHandler clock_handlers[] = {
 static const DSMFamilyOps clock_family = {
     .family = DSM_FAMILY_CLOCK,
     .name = "clock",
+    .codec = &aggregate_clock_codec,
     .handlers = clock_handlers,
     .nr_handlers = ARRAY_SIZE(clock_handlers),
 };

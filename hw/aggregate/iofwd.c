@@ -56,6 +56,7 @@
 #include "hw/pci-host/q35.h"
 #include "hw/aggregate/iofwd.h"
 #include "hw/aggregate/net.h"
+#include "hw/aggregate/wire.h"
 #include "trace.h"
 
 /* Above the device models, below the local APIC (priority 0x1000). */
@@ -151,25 +152,22 @@ static MemTxResult iofwd_access(AggregateIOFwd *fwd, DSMIOSpace space,
 {
     IOFwdWait wait = { };
     bool locked = bql_locked();
-    DSMMsg req = {
-        .type = DSM_MSG_IO_REQ,
-        .io = {
-            .space = space,
-            .size = size,
-            .write = write,
-            .cpu = current_cpu ? current_cpu->cpu_index : DSM_IO_NO_CPU,
-            .attrs = iofwd_attrs_to_wire(attrs),
-            .addr = addr,
-            .data = write ? *data : 0,
-        },
+    DSMIOAccess req = {
+        .space = space,
+        .size = size,
+        .write = write,
+        .cpu = current_cpu ? current_cpu->cpu_index : DSM_IO_NO_CPU,
+        .attrs = iofwd_attrs_to_wire(attrs),
+        .addr = addr,
+        .data = write ? *data : 0,
     };
 
-    req.io.id = iofwd_register_wait(fwd, &wait);
-    dsm_send(fwd->dsm, fwd->origin, &req);
+    req.id = iofwd_register_wait(fwd, &wait);
+    dsm_send(fwd->dsm, fwd->origin, DSM_MSG_IO_REQ, &req);
     if (locked) {
         bql_unlock();
     }
-    iofwd_wait(fwd, req.io.id, &wait);
+    iofwd_wait(fwd, req.id, &wait);
     if (locked) {
         bql_lock();
     }
@@ -277,18 +275,18 @@ static void iofwd_map(AggregateIOFwd *fwd, hwaddr ram_below_4g,
 
 /* IO_RESP from the origin: wake the access waiting for it. */
 static bool iofwd_handle_resp(AggregateIOFwd *fwd, uint32_t from,
-                              const DSMMsg *msg, Error **errp)
+                              const DSMIOAccess *resp, Error **errp)
 {
     IOFwdWait *wait;
 
     QEMU_LOCK_GUARD(&fwd->lock);
-    wait = g_hash_table_lookup(fwd->pending, GUINT_TO_POINTER(msg->io.id));
+    wait = g_hash_table_lookup(fwd->pending, GUINT_TO_POINTER(resp->id));
     if (from != fwd->origin || !wait || wait->done) {
         error_setg(errp, "IO_RESP %u matches no forwarded access",
-                   msg->io.id);
+                   resp->id);
         return false;
     }
-    wait->resp = msg->io;
+    wait->resp = *resp;
     wait->done = true;
     qemu_cond_broadcast(&fwd->cond);
     return true;
@@ -351,11 +349,11 @@ static void iofwd_apply_map(AggregateIOFwd *fwd, const DSMIOMap *map)
 
 /* ---- the I/O family: checks on the receive thread, never blocking */
 
-static bool iofwd_check_map(void *opaque, uint32_t from, const DSMMsg *msg,
-                            Error **errp)
+static bool iofwd_check_map(void *opaque, uint32_t from, uint16_t type,
+                            const void *msg, Error **errp)
 {
     AggregateIOFwd *fwd = opaque;
-    const DSMIOMap *map = &msg->io_map;
+    const DSMIOMap *map = msg;
 
     if (from != fwd->origin || fwd->self == fwd->origin) {
         error_setg(errp, "IO_MAP from fragment %u, which is not the origin",
@@ -371,19 +369,20 @@ static bool iofwd_check_map(void *opaque, uint32_t from, const DSMMsg *msg,
     return true;
 }
 
-static bool iofwd_check_req(void *opaque, uint32_t from, const DSMMsg *msg,
-                            Error **errp)
+static bool iofwd_check_req(void *opaque, uint32_t from, uint16_t type,
+                            const void *msg, Error **errp)
 {
     AggregateIOFwd *fwd = opaque;
+    const DSMIOAccess *req = msg;
 
     if (fwd->self != fwd->origin) {
         error_setg(errp, "IO_REQ sent to fragment %u, which is not the "
                    "origin", fwd->self);
         return false;
     }
-    if (msg->io.cpu != DSM_IO_NO_CPU && !qemu_get_cpu(msg->io.cpu)) {
+    if (req->cpu != DSM_IO_NO_CPU && !qemu_get_cpu(req->cpu)) {
         error_setg(errp, "IO_REQ from vCPU %u, which does not exist",
-                   msg->io.cpu);
+                   req->cpu);
         return false;
     }
     return true;
@@ -392,26 +391,26 @@ static bool iofwd_check_req(void *opaque, uint32_t from, const DSMMsg *msg,
 /* ---- deliveries on the sender's in-order worker, BQL held */
 
 /* Origin: replay a fragment's access and answer it. */
-static bool iofwd_deliver_req(void *opaque, uint32_t from, const DSMMsg *msg,
-                              Error **errp)
+static bool iofwd_deliver_req(void *opaque, uint32_t from, uint16_t type,
+                              const void *msg, Error **errp)
 {
     AggregateIOFwd *fwd = opaque;
-    DSMMsg resp = { .type = DSM_MSG_IO_RESP, .io = msg->io };
+    DSMIOAccess resp = *(const DSMIOAccess *)msg;
 
-    iofwd_replay(&resp.io);
-    dsm_send(fwd->dsm, from, &resp);
+    iofwd_replay(&resp);
+    dsm_send(fwd->dsm, from, DSM_MSG_IO_RESP, &resp);
     return true;
 }
 
-static bool iofwd_deliver_map(void *opaque, uint32_t from, const DSMMsg *msg,
-                              Error **errp)
+static bool iofwd_deliver_map(void *opaque, uint32_t from, uint16_t type,
+                              const void *msg, Error **errp)
 {
-    iofwd_apply_map(opaque, &msg->io_map);
+    iofwd_apply_map(opaque, msg);
     return true;
 }
 
-static bool iofwd_recv_resp(void *opaque, uint32_t from, const DSMMsg *msg,
-                            Error **errp)
+static bool iofwd_recv_resp(void *opaque, uint32_t from, uint16_t type,
+                            const void *msg, Error **errp)
 {
     return iofwd_handle_resp(opaque, from, msg, errp);
 }
@@ -444,6 +443,7 @@ static const DSMMsgHandler iofwd_handlers[] = {
 static const DSMFamilyOps iofwd_family = {
     .family = DSM_FAMILY_IO,
     .name = "I/O",
+    .codec = &aggregate_io_codec,
     .handlers = iofwd_handlers,
     .nr_handlers = ARRAY_SIZE(iofwd_handlers),
     .peer_lost = iofwd_peer_lost,
@@ -459,10 +459,7 @@ static void iofwd_map_commit(MemoryListener *listener)
 {
     AggregateIOFwd *fwd = container_of(listener, AggregateIOFwd,
                                        map_listener);
-    DSMMsg msg = {
-        .type = DSM_MSG_IO_MAP,
-        .io_map = { .offset = IOFWD_MAP_OFFSET, .len = IOFWD_MAP_LEN },
-    };
+    DSMIOMap map = { .offset = IOFWD_MAP_OFFSET, .len = IOFWD_MAP_LEN };
 
     if (!memcmp(fwd->map_sent, fwd->host_bridge->config + IOFWD_MAP_OFFSET,
                 IOFWD_MAP_LEN)) {
@@ -470,9 +467,9 @@ static void iofwd_map_commit(MemoryListener *listener)
     }
     memcpy(fwd->map_sent, fwd->host_bridge->config + IOFWD_MAP_OFFSET,
            IOFWD_MAP_LEN);
-    memcpy(msg.io_map.bytes, fwd->map_sent, IOFWD_MAP_LEN);
+    memcpy(map.bytes, fwd->map_sent, IOFWD_MAP_LEN);
     trace_aggregate_io_map_send(IOFWD_MAP_OFFSET, IOFWD_MAP_LEN);
-    dsm_send_peers(fwd->dsm, &msg);
+    dsm_send_peers(fwd->dsm, DSM_MSG_IO_MAP, &map);
 }
 
 static void iofwd_replicate_map(AggregateIOFwd *fwd)

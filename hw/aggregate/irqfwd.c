@@ -41,6 +41,7 @@
 #include "hw/aggregate/vcpu.h"
 #include "hw/aggregate/irqfwd.h"
 #include "hw/aggregate/clock.h"
+#include "hw/aggregate/wire.h"
 #include "trace.h"
 
 struct AggregateIrqFwd {
@@ -65,15 +66,16 @@ static void irqfwd_deliver_irq(const DSMIrq *irq)
  * it on to where it runs now.  Decided under the BQL, like a move.
  */
 static bool irqfwd_pass_on(AggregateIrqFwd *fwd, uint32_t cpu,
-                          const DSMMsg *msg)
+                           uint16_t type, const void *msg)
 {
     uint32_t owner = aggregate_vcpu_owner(cpu);
 
     if (owner == fwd->self) {
         return false;
     }
-    trace_aggregate_irq_pass_on(dsm_msg_type_name(msg->type), cpu, owner);
-    dsm_send(fwd->dsm, owner, msg);
+    trace_aggregate_irq_pass_on(aggregate_msg_name(&aggregate_irq_codec,
+                                                   type), cpu, owner);
+    dsm_send(fwd->dsm, owner, type, msg);
     return true;
 }
 
@@ -102,34 +104,42 @@ static void irqfwd_deliver_cpu_event(const DSMCpuEvent *ev)
 }
 
 static bool irqfwd_deliver_irq_msg(void *opaque, uint32_t from,
-                                   const DSMMsg *msg, Error **errp)
+                                   uint16_t type, const void *msg,
+                                   Error **errp)
 {
-    if (!irqfwd_pass_on(opaque, msg->irq.cpu, msg)) {
-        irqfwd_deliver_irq(&msg->irq);
+    const DSMIrq *irq = msg;
+
+    if (!irqfwd_pass_on(opaque, irq->cpu, type, irq)) {
+        irqfwd_deliver_irq(irq);
     }
     return true;
 }
 
 /* On the worker without the BQL: INIT may need the clocks first. */
 static bool irqfwd_deliver_cpu_event_msg(void *opaque, uint32_t from,
-                                         const DSMMsg *msg, Error **errp)
+                                         uint16_t type, const void *msg,
+                                         Error **errp)
 {
-    if (msg->cpu_event.events & DSM_CPU_EVENT_INIT) {
+    const DSMCpuEvent *ev = msg;
+
+    if (ev->events & DSM_CPU_EVENT_INIT) {
         /* Before our vCPU can first read the TSC; not under the BQL. */
         aggregate_clock_sync();
     }
     BQL_LOCK_GUARD();
-    if (!irqfwd_pass_on(opaque, msg->cpu_event.cpu, msg)) {
-        irqfwd_deliver_cpu_event(&msg->cpu_event);
+    if (!irqfwd_pass_on(opaque, ev->cpu, type, ev)) {
+        irqfwd_deliver_cpu_event(ev);
     }
     return true;
 }
 
-static bool irqfwd_deliver_eoi(void *opaque, uint32_t from,
-                               const DSMMsg *msg, Error **errp)
+static bool irqfwd_deliver_eoi(void *opaque, uint32_t from, uint16_t type,
+                               const void *msg, Error **errp)
 {
-    trace_aggregate_eoi_deliver(msg->irq.cpu, msg->irq.vector);
-    ioapic_eoi_broadcast(msg->irq.vector);
+    const DSMIrq *eoi = msg;
+
+    trace_aggregate_eoi_deliver(eoi->cpu, eoi->vector);
+    ioapic_eoi_broadcast(eoi->vector);
     return true;
 }
 
@@ -141,11 +151,11 @@ static bool irqfwd_cpu_runs_on(uint32_t cpu, uint32_t frag)
     return cpu < aggregate_vcpu_count() && aggregate_vcpu_owner(cpu) == frag;
 }
 
-static bool irqfwd_check_cpu(const DSMMsg *msg, uint32_t cpu, Error **errp)
+static bool irqfwd_check_cpu(uint16_t type, uint32_t cpu, Error **errp)
 {
     if (cpu >= aggregate_vcpu_count()) {
         error_setg(errp, "%s for vCPU %u, expected below %u",
-                   dsm_msg_type_name(msg->type), cpu,
+                   aggregate_msg_name(&aggregate_irq_codec, type), cpu,
                    aggregate_vcpu_count());
         return false;
     }
@@ -156,13 +166,13 @@ static bool irqfwd_check_cpu(const DSMMsg *msg, uint32_t cpu, Error **errp)
  * IRQ and CPU_EVENT: the sender believed we run the vCPU; if it has
  * moved, the worker sends them on (see irqfwd_pass_on()).
  */
-static bool irqfwd_check_irq(void *opaque, uint32_t from,
-                             const DSMMsg *msg, Error **errp)
+static bool irqfwd_check_irq(void *opaque, uint32_t from, uint16_t type,
+                             const void *msg, Error **errp)
 {
-    uint32_t cpu = msg->type == DSM_MSG_IRQ ? msg->irq.cpu
-                                            : msg->cpu_event.cpu;
+    uint32_t cpu = type == DSM_MSG_IRQ ? ((const DSMIrq *)msg)->cpu
+                                       : ((const DSMCpuEvent *)msg)->cpu;
 
-    return irqfwd_check_cpu(msg, cpu, errp);
+    return irqfwd_check_cpu(type, cpu, errp);
 }
 
 /*
@@ -173,14 +183,15 @@ static bool irqfwd_check_irq(void *opaque, uint32_t from,
  * Only these copies' fields change, and only here.
  */
 static bool irqfwd_recv_apic_state(void *opaque, uint32_t from,
-                                   const DSMMsg *msg, Error **errp)
+                                   uint16_t type, const void *msg,
+                                   Error **errp)
 {
     AggregateIrqFwd *fwd = opaque;
-    const DSMApicState *st = &msg->apic;
+    const DSMApicState *st = msg;
     APICCommonState *s;
     uint64_t base;
 
-    if (!irqfwd_check_cpu(msg, st->cpu, errp)) {
+    if (!irqfwd_check_cpu(type, st->cpu, errp)) {
         return false;
     }
     if (irqfwd_cpu_runs_on(st->cpu, fwd->self)) {
@@ -199,8 +210,8 @@ static bool irqfwd_recv_apic_state(void *opaque, uint32_t from,
     return true;
 }
 
-static bool irqfwd_check_eoi(void *opaque, uint32_t from,
-                             const DSMMsg *msg, Error **errp)
+static bool irqfwd_check_eoi(void *opaque, uint32_t from, uint16_t type,
+                             const void *msg, Error **errp)
 {
     AggregateIrqFwd *fwd = opaque;
 
@@ -209,7 +220,7 @@ static bool irqfwd_check_eoi(void *opaque, uint32_t from,
                    fwd->self);
         return false;
     }
-    return irqfwd_check_cpu(msg, msg->irq.cpu, errp);
+    return irqfwd_check_cpu(type, ((const DSMIrq *)msg)->cpu, errp);
 }
 
 /*
@@ -230,6 +241,7 @@ static const DSMMsgHandler irqfwd_handlers[] = {
 static const DSMFamilyOps irqfwd_family = {
     .family = DSM_FAMILY_IRQ,
     .name = "interrupt",
+    .codec = &aggregate_irq_codec,
     .handlers = irqfwd_handlers,
     .nr_handlers = ARRAY_SIZE(irqfwd_handlers),
 };
@@ -244,10 +256,8 @@ static bool irqfwd_remote_irq(DeviceState *dev, int vector, int trigger_mode)
     AggregateIrqFwd *fwd = irqfwd_instance;
     CPUState *cs = CPU(APIC_COMMON(dev)->cpu);
     uint32_t owner;
-    DSMMsg msg = {
-        .type = DSM_MSG_IRQ,
-        .irq = { .cpu = cs->cpu_index, .vector = vector,
-                 .level = trigger_mode },
+    DSMIrq irq = {
+        .cpu = cs->cpu_index, .vector = vector, .level = trigger_mode,
     };
 
     owner = aggregate_vcpu_owner(cs->cpu_index);
@@ -262,7 +272,7 @@ static bool irqfwd_remote_irq(DeviceState *dev, int vector, int trigger_mode)
     if (fwd->self != fwd->origin && !current_cpu && !qtest_enabled()) {
         return true;
     }
-    dsm_send(fwd->dsm, owner, &msg);
+    dsm_send(fwd->dsm, owner, DSM_MSG_IRQ, &irq);
     return true;
 }
 
@@ -274,11 +284,8 @@ static bool irqfwd_remote_irq(DeviceState *dev, int vector, int trigger_mode)
 static int irqfwd_remote_interrupt(CPUState *cs, int mask)
 {
     AggregateIrqFwd *fwd = irqfwd_instance;
-    DSMMsg msg = {
-        .type = DSM_MSG_CPU_EVENT,
-        .cpu_event.cpu = cs->cpu_index,
-    };
-    DSMCpuEvent *ev = &msg.cpu_event;
+    DSMCpuEvent event = { .cpu = cs->cpu_index };
+    DSMCpuEvent *ev = &event;
     int taken = mask & (CPU_INTERRUPT_INIT | CPU_INTERRUPT_SIPI |
                         CPU_INTERRUPT_NMI | CPU_INTERRUPT_SMI);
 
@@ -295,7 +302,8 @@ static int irqfwd_remote_interrupt(CPUState *cs, int mask)
     }
     trace_aggregate_cpu_event_send(ev->cpu, ev->events, ev->sipi_vector,
                                    aggregate_vcpu_owner(cs->cpu_index));
-    dsm_send(fwd->dsm, aggregate_vcpu_owner(cs->cpu_index), &msg);
+    dsm_send(fwd->dsm, aggregate_vcpu_owner(cs->cpu_index),
+             DSM_MSG_CPU_EVENT, ev);
     return taken;
 }
 
@@ -306,17 +314,16 @@ static int irqfwd_remote_interrupt(CPUState *cs, int mask)
 static bool irqfwd_remote_eoi(int vector)
 {
     AggregateIrqFwd *fwd = irqfwd_instance;
-    DSMMsg msg = {
-        .type = DSM_MSG_EOI,
-        .irq = { .cpu = current_cpu ? current_cpu->cpu_index : 0,
-                 .vector = vector },
+    DSMIrq eoi = {
+        .cpu = current_cpu ? current_cpu->cpu_index : 0,
+        .vector = vector,
     };
 
     if (fwd->self == fwd->origin) {
         return false;
     }
-    trace_aggregate_eoi_send(msg.irq.cpu, vector);
-    dsm_send(fwd->dsm, fwd->origin, &msg);
+    trace_aggregate_eoi_send(eoi.cpu, vector);
+    dsm_send(fwd->dsm, fwd->origin, DSM_MSG_EOI, &eoi);
     return true;
 }
 
@@ -326,21 +333,18 @@ static void irqfwd_apic_dest_changed(DeviceState *dev)
     AggregateIrqFwd *fwd = irqfwd_instance;
     APICCommonState *s = APIC_COMMON(dev);
     CPUState *cs = CPU(s->cpu);
-    DSMMsg msg = {
-        .type = DSM_MSG_APIC_STATE,
-        .apic = {
-            .cpu = cs->cpu_index,
-            .id = s->id,
-            .log_dest = s->log_dest,
-            .dest_mode = s->dest_mode,
-            .x2apic = !!(s->apicbase & MSR_IA32_APICBASE_EXTD),
-        },
+    DSMApicState st = {
+        .cpu = cs->cpu_index,
+        .id = s->id,
+        .log_dest = s->log_dest,
+        .dest_mode = s->dest_mode,
+        .x2apic = !!(s->apicbase & MSR_IA32_APICBASE_EXTD),
     };
 
     if (aggregate_vcpu_owner(cs->cpu_index) != fwd->self) {
         return;     /* a reset: every fragment resets every APIC */
     }
-    dsm_send_peers(fwd->dsm, &msg);
+    dsm_send_peers(fwd->dsm, DSM_MSG_APIC_STATE, &st);
 }
 
 void aggregate_irqfwd_start(DSM *dsm, uint32_t self, uint32_t origin)

@@ -52,6 +52,7 @@
 #include "system/runstate.h"
 #include "system/system.h"
 #include "hw/aggregate/lifecycle.h"
+#include "hw/aggregate/wire.h"
 #include "trace.h"
 
 /* How long an exiting fragment waits for its SHUTDOWN to leave. */
@@ -76,7 +77,7 @@ static struct {
 static void lifecycle_shutdown(Notifier *notifier, void *data)
 {
     ShutdownCause cause = *(ShutdownCause *)data;
-    DSMMsg msg = { .type = DSM_MSG_SHUTDOWN, .cause = cause };
+    DSMLifecycle msg = { .cause = cause };
 
     dsm_leave(lifecycle.dsm);
     if (qatomic_read(&lifecycle.remote) ||
@@ -84,7 +85,7 @@ static void lifecycle_shutdown(Notifier *notifier, void *data)
         return;
     }
     trace_aggregate_shutdown_send(ShutdownCause_str(cause));
-    dsm_send_peers(lifecycle.dsm, &msg);
+    dsm_send_peers(lifecycle.dsm, DSM_MSG_SHUTDOWN, &msg);
     dsm_flush(lifecycle.dsm, LIFECYCLE_FLUSH_MS);
 }
 
@@ -121,15 +122,12 @@ static void lifecycle_wait_peer_resets(void)
 
 void aggregate_lifecycle_reset_done(void)
 {
-    DSMMsg msg = {
-        .type = DSM_MSG_RESET,
-        .cause = SHUTDOWN_CAUSE_GUEST_RESET,
-    };
+    DSMLifecycle msg = { .cause = SHUTDOWN_CAUSE_GUEST_RESET };
 
     if (lifecycle.resets++ && !lifecycle.reset_from_peer) {
         trace_aggregate_reset_send();
         lifecycle.resets_awaited = lifecycle_peers_up();
-        dsm_send_peers(lifecycle.dsm, &msg);
+        dsm_send_peers(lifecycle.dsm, DSM_MSG_RESET, &msg);
         lifecycle_wait_peer_resets();
     }
     lifecycle.reset_from_peer = false;
@@ -143,13 +141,11 @@ void aggregate_lifecycle_reset_done(void)
  * BQL held (released while waiting).
  */
 static bool lifecycle_deliver_reset(void *opaque, uint32_t from,
-                                    const DSMMsg *msg, Error **errp)
+                                    uint16_t type, const void *msg,
+                                    Error **errp)
 {
     uint64_t before = lifecycle.resets;
-    DSMMsg done = {
-        .type = DSM_MSG_RESET_DONE,
-        .cause = SHUTDOWN_CAUSE_GUEST_RESET,
-    };
+    DSMLifecycle done = { .cause = SHUTDOWN_CAUSE_GUEST_RESET };
 
     trace_aggregate_reset_recv(from);
     lifecycle.reset_from_peer = true;
@@ -157,14 +153,15 @@ static bool lifecycle_deliver_reset(void *opaque, uint32_t from,
     while (lifecycle.resets == before && !qatomic_read(&lifecycle.remote)) {
         qemu_cond_wait_bql(&lifecycle.reset_cond);
     }
-    dsm_send(lifecycle.dsm, from, &done);
+    dsm_send(lifecycle.dsm, from, DSM_MSG_RESET_DONE, &done);
     return true;
 }
 
 /* On the worker for @from, BQL held: one peer less to wait for. */
 /* RESET_DONE: @from has reset after our RESET.  Worker, BQL held. */
 static bool lifecycle_deliver_reset_done(void *opaque, uint32_t from,
-                                         const DSMMsg *msg, Error **errp)
+                                         uint16_t type, const void *msg,
+                                         Error **errp)
 {
     trace_aggregate_reset_done_recv(from);
     if (lifecycle.resets_awaited) {
@@ -177,7 +174,7 @@ static bool lifecycle_deliver_reset_done(void *opaque, uint32_t from,
 static void lifecycle_run_state_changed(void *opaque, bool running,
                                         RunState state)
 {
-    DSMMsg msg = { .type = DSM_MSG_RUN_STATE, .running = running };
+    DSMLifecycle msg = { .running = running };
     bool first_start = running && !lifecycle.started;
 
     if (running) {
@@ -192,7 +189,7 @@ static void lifecycle_run_state_changed(void *opaque, bool running,
         return;
     }
     trace_aggregate_run_state_send(running);
-    dsm_send_peers(lifecycle.dsm, &msg);
+    dsm_send_peers(lifecycle.dsm, DSM_MSG_RUN_STATE, &msg);
 }
 
 /* Main loop: do what a peer's RUN_STATE asks, as QMP stop/cont would. */
@@ -214,8 +211,8 @@ static void lifecycle_apply_run_state(void *opaque)
     }
 }
 
-static bool lifecycle_recv(void *opaque, uint32_t from, const DSMMsg *msg,
-                           Error **errp);
+static bool lifecycle_recv(void *opaque, uint32_t from, uint16_t type,
+                           const void *msg, Error **errp);
 
 static const DSMMsgHandler lifecycle_handlers[] = {
     { DSM_MSG_SHUTDOWN, DSM_DELIVER_RECV, NULL, lifecycle_recv },
@@ -228,6 +225,7 @@ static const DSMMsgHandler lifecycle_handlers[] = {
 static const DSMFamilyOps lifecycle_family = {
     .family = DSM_FAMILY_LIFECYCLE,
     .name = "lifecycle",
+    .codec = &aggregate_lifecycle_codec,
     .handlers = lifecycle_handlers,
     .nr_handlers = ARRAY_SIZE(lifecycle_handlers),
 };
@@ -243,10 +241,12 @@ void aggregate_lifecycle_start(DSM *dsm)
 }
 
 /* SHUTDOWN and RUN_STATE, on the receive thread: they only request. */
-static bool lifecycle_recv(void *opaque, uint32_t from, const DSMMsg *msg,
-                           Error **errp)
+static bool lifecycle_recv(void *opaque, uint32_t from, uint16_t type,
+                           const void *m, Error **errp)
 {
-    if (msg->type == DSM_MSG_RUN_STATE) {
+    const DSMLifecycle *msg = m;
+
+    if (type == DSM_MSG_RUN_STATE) {
         trace_aggregate_run_state_recv(from, msg->running);
         aio_bh_schedule_oneshot(qemu_get_aio_context(),
                                 lifecycle_apply_run_state,

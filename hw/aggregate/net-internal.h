@@ -21,6 +21,7 @@
 #include "hw/virtio/virtio-net.h"
 #include "hw/virtio/virtio-pci.h"
 #include "hw/aggregate/net.h"
+#include "hw/aggregate/wire.h"
 
 #define NET_VQS_PER_PAIR    2
 
@@ -82,7 +83,7 @@ static inline bool net_is_origin(AggregateNet *an)
  * the fragment a pair was handed to.  net.c calls these; net-serve.c
  * calls nothing of net.c.
  */
-void net_send(AggregateNetNic *nic, uint32_t to, DSMMsg *msg);
+void net_send(AggregateNetNic *nic, uint32_t to, uint16_t type, DSMNet *msg);
 void net_watch_rings(AggregateNetNic *nic, AggregateNetPair *p);
 
 void net_serve_start(AggregateNetNic *nic, AggregateNetPair *p,

@@ -28,10 +28,10 @@
 #include "net-internal.h"
 #include "trace.h"
 
-void net_send(AggregateNetNic *nic, uint32_t to, DSMMsg *msg)
+void net_send(AggregateNetNic *nic, uint32_t to, uint16_t type, DSMNet *msg)
 {
-    msg->net.nic = nic->index;
-    dsm_send(nic->an->dsm, to, msg);
+    msg->nic = nic->index;
+    dsm_send(nic->an->dsm, to, type, msg);
 }
 
 /* Count the DSM faults on the rings of @p, which this fragment serves. */
@@ -76,10 +76,7 @@ static ssize_t net_client_receive(NetClientState *nc, const uint8_t *buf,
     AggregateNetClient *client = container_of(nc, AggregateNetClient, nc);
     AggregateNetNic *nic = client->nic;
     AggregateNetPair *p = client->pair;
-    DSMMsg msg = {
-        .type = DSM_MSG_NET_TX,
-        .net = { .pair = p->pair, .len = size, .data = buf },
-    };
+    DSMNet msg = { .pair = p->pair, .len = size, .data = buf };
 
     if (!size || size > DSM_NET_PACKET_MAX) {
         stat64_add(&p->dropped, 1);
@@ -87,7 +84,7 @@ static ssize_t net_client_receive(NetClientState *nc, const uint8_t *buf,
     }
     stat64_add(&p->tx_packets, 1);
     stat64_add(&p->tx_bytes, size);
-    net_send(nic, nic->an->origin, &msg);
+    net_send(nic, nic->an->origin, DSM_MSG_NET_TX, &msg);
     return size;
 }
 

@@ -72,6 +72,7 @@
 #include "standard-headers/linux/virtio_config.h"
 #include "hw/aggregate/net.h"
 #include "hw/aggregate/vcpu.h"
+#include "hw/aggregate/wire.h"
 #include "net-internal.h"
 #include "trace.h"
 
@@ -132,24 +133,21 @@ static void net_fill_vq(AggregateNetNic *nic, int vq, DSMNetVq *q)
 static void net_send_start(AggregateNetNic *nic, AggregateNetPair *p,
                            uint8_t status, bool update)
 {
-    DSMMsg msg = {
-        .type = DSM_MSG_NET_START,
-        .net = {
-            .pair = p->pair,
-            .update = update,
-            .status = status,
-            .curr_pairs = nic->n->curr_queue_pairs,
-            .features = nic->vdev->guest_features,
-        },
+    DSMNet msg = {
+        .pair = p->pair,
+        .update = update,
+        .status = status,
+        .curr_pairs = nic->n->curr_queue_pairs,
+        .features = nic->vdev->guest_features,
     };
     int k;
 
     for (k = 0; k < NET_VQS_PER_PAIR; k++) {
-        net_fill_vq(nic, p->pair * NET_VQS_PER_PAIR + k, &msg.net.q[k]);
+        net_fill_vq(nic, p->pair * NET_VQS_PER_PAIR + k, &msg.q[k]);
     }
     trace_aggregate_net_start_send(nic->index, p->pair, p->owner, update,
-                                   status, msg.net.curr_pairs);
-    net_send(nic, p->owner, &msg);
+                                   status, msg.curr_pairs);
+    net_send(nic, p->owner, DSM_MSG_NET_START, &msg);
 }
 
 /* Why the device's pairs must stay on the origin, or NULL. */
@@ -249,13 +247,13 @@ static void net_take_back(AggregateNetNic *nic)
     }
     for (i = 0; i < nic->n->max_queue_pairs; i++) {
         AggregateNetPair *p = &nic->pairs[i];
-        DSMMsg msg = { .type = DSM_MSG_NET_STOP, .net.pair = i };
+        DSMNet msg = { .pair = i };
 
         dsm_watch_clear(p->ring_watch);
         if (p->remote) {
             p->remote = false;
             trace_aggregate_net_stop_send(nic->index, i, p->owner);
-            net_send(nic, p->owner, &msg);
+            net_send(nic, p->owner, DSM_MSG_NET_STOP, &msg);
         }
     }
 }
@@ -301,14 +299,11 @@ static void net_ops_kick(void *opaque, int vq_index)
 {
     AggregateNetNic *nic = opaque;
     AggregateNetPair *p = &nic->pairs[vq_index / NET_VQS_PER_PAIR];
-    DSMMsg msg = {
-        .type = DSM_MSG_NET_KICK,
-        .net = { .pair = p->pair, .vq = vq_index % NET_VQS_PER_PAIR },
-    };
+    DSMNet msg = { .pair = p->pair, .vq = vq_index % NET_VQS_PER_PAIR };
 
     stat64_add(&p->kicks, 1);
-    trace_aggregate_net_kick_send(nic->index, p->pair, msg.net.vq, p->owner);
-    net_send(nic, p->owner, &msg);
+    trace_aggregate_net_kick_send(nic->index, p->pair, msg.vq, p->owner);
+    net_send(nic, p->owner, DSM_MSG_NET_KICK, &msg);
 }
 
 static ssize_t net_ops_receive(void *opaque, int pair, const uint8_t *buf,
@@ -316,10 +311,7 @@ static ssize_t net_ops_receive(void *opaque, int pair, const uint8_t *buf,
 {
     AggregateNetNic *nic = opaque;
     AggregateNetPair *p = &nic->pairs[pair];
-    DSMMsg msg = {
-        .type = DSM_MSG_NET_RX,
-        .net = { .pair = pair, .len = size, .data = buf },
-    };
+    DSMNet msg = { .pair = pair, .len = size, .data = buf };
 
     if (!size || size > DSM_NET_PACKET_MAX) {
         stat64_add(&p->dropped, 1);
@@ -327,7 +319,7 @@ static ssize_t net_ops_receive(void *opaque, int pair, const uint8_t *buf,
     }
     stat64_add(&p->rx_packets, 1);
     stat64_add(&p->rx_bytes, size);
-    net_send(nic, p->owner, &msg);
+    net_send(nic, p->owner, DSM_MSG_NET_RX, &msg);
     return size;
 }
 
@@ -391,37 +383,39 @@ static bool net_check_start(AggregateNetNic *nic, const DSMNet *m,
 }
 
 /* On the receive thread: is it about a queue pair we have, sent right? */
-static bool net_check_msg(void *opaque, uint32_t from, const DSMMsg *msg,
-                          Error **errp)
+static bool net_check_msg(void *opaque, uint32_t from, uint16_t type,
+                          const void *m, Error **errp)
 {
     AggregateNet *an = opaque;
+    const DSMNet *msg = m;
+    const char *name = aggregate_msg_name(&aggregate_net_codec, type);
     AggregateNetNic *nic;
-    bool to_origin = msg->type == DSM_MSG_NET_TX;
+    bool to_origin = type == DSM_MSG_NET_TX;
 
-    if (!an || msg->net.nic >= an->nics->len) {
+    if (!an || msg->nic >= an->nics->len) {
         error_setg(errp, "%s for NIC %u, but this fragment has %u "
                    "multi-queue virtio-net devices",
-                   dsm_msg_type_name(msg->type), msg->net.nic,
+                   name, msg->nic,
                    an ? an->nics->len : 0);
         return false;
     }
-    nic = g_ptr_array_index(an->nics, msg->net.nic);
-    if (msg->net.pair >= nic->n->max_queue_pairs ||
-        (msg->type == DSM_MSG_NET_START &&
-         msg->net.curr_pairs > nic->n->max_queue_pairs)) {
+    nic = g_ptr_array_index(an->nics, msg->nic);
+    if (msg->pair >= nic->n->max_queue_pairs ||
+        (type == DSM_MSG_NET_START &&
+         msg->curr_pairs > nic->n->max_queue_pairs)) {
         error_setg(errp, "%s for queue pair %u of %u (%u in use)",
-                   dsm_msg_type_name(msg->type), msg->net.pair,
-                   nic->n->max_queue_pairs, msg->net.curr_pairs);
+                   name, msg->pair,
+                   nic->n->max_queue_pairs, msg->curr_pairs);
         return false;
     }
-    if (msg->type == DSM_MSG_NET_START &&
-        !net_check_start(nic, &msg->net, errp)) {
+    if (type == DSM_MSG_NET_START &&
+        !net_check_start(nic, msg, errp)) {
         return false;
     }
     if (to_origin != net_is_origin(an) ||
         (!to_origin && from != an->origin)) {
         error_setg(errp, "%s from fragment %u to fragment %u: it goes "
-                   "%s the origin", dsm_msg_type_name(msg->type), from,
+                   "%s the origin", name, from,
                    an->self, to_origin ? "to" : "from");
         return false;
     }
@@ -429,29 +423,30 @@ static bool net_check_msg(void *opaque, uint32_t from, const DSMMsg *msg,
 }
 
 /* On the sender's in-order worker, BQL held: after its IO_RESP, IRQ. */
-static bool net_deliver_msg(void *opaque, uint32_t from, const DSMMsg *msg,
-                            Error **errp)
+static bool net_deliver_msg(void *opaque, uint32_t from, uint16_t type,
+                            const void *m, Error **errp)
 {
     AggregateNet *an = opaque;
-    AggregateNetNic *nic = g_ptr_array_index(an->nics, msg->net.nic);
-    AggregateNetPair *p = &nic->pairs[msg->net.pair];
+    const DSMNet *msg = m;
+    AggregateNetNic *nic = g_ptr_array_index(an->nics, msg->nic);
+    AggregateNetPair *p = &nic->pairs[msg->pair];
 
-    switch (msg->type) {
+    switch (type) {
     case DSM_MSG_NET_START:
-        net_serve_start(nic, p, &msg->net);
+        net_serve_start(nic, p, msg);
         break;
     case DSM_MSG_NET_STOP:
         trace_aggregate_net_stop_recv(nic->index, p->pair);
         net_serve_stop(nic, p);
         break;
     case DSM_MSG_NET_KICK:
-        net_serve_kick(nic, p, msg->net.vq);
+        net_serve_kick(nic, p, msg->vq);
         break;
     case DSM_MSG_NET_RX:
-        net_serve_rx(nic, p, &msg->net);
+        net_serve_rx(nic, p, msg);
         break;
     case DSM_MSG_NET_TX:
-        net_origin_tx(nic, p, from, &msg->net);
+        net_origin_tx(nic, p, from, msg);
         break;
     default:
         g_assert_not_reached();
@@ -475,6 +470,7 @@ static const DSMMsgHandler net_handlers[] = {
 static const DSMFamilyOps net_family = {
     .family = DSM_FAMILY_NET,
     .name = "net",
+    .codec = &aggregate_net_codec,
     .handlers = net_handlers,
     .nr_handlers = ARRAY_SIZE(net_handlers),
 };

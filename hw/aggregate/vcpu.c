@@ -65,6 +65,7 @@
 #include "hw/aggregate/accel.h"
 #include "hw/aggregate/clock.h"
 #include "hw/aggregate/vcpu.h"
+#include "hw/aggregate/wire.h"
 #include "trace.h"
 
 /* First word of a saved vCPU: the layout of what follows. */
@@ -178,28 +179,23 @@ static void vcpu_save(CPUState *cs, QEMUFile *f)
 static void vcpu_send_owner(uint32_t cpu, uint32_t owner, uint32_t epoch,
                             uint32_t except)
 {
-    DSMMsg msg = {
-        .type = DSM_MSG_VCPU_OWNER,
-        .vcpu = { .cpu = cpu, .fragment = owner, .epoch = epoch },
-    };
+    DSMVcpu msg = { .cpu = cpu, .fragment = owner, .epoch = epoch };
     uint32_t i;
 
     for (i = 0; i < dsm_nr_fragments(vcpus.dsm); i++) {
         if (i != vcpus.self && i != except) {
-            dsm_send(vcpus.dsm, i, &msg);
+            dsm_send(vcpus.dsm, i, DSM_MSG_VCPU_OWNER, &msg);
         }
     }
 }
 
 static void vcpu_ask_owner(uint32_t cpu, uint32_t target)
 {
-    DSMMsg msg = {
-        .type = DSM_MSG_VCPU_MIGRATE,
-        .vcpu = { .cpu = cpu, .fragment = target },
-    };
+    DSMVcpu msg = { .cpu = cpu, .fragment = target };
 
     trace_aggregate_vcpu_migrate_ask(cpu, aggregate_vcpu_owner(cpu), target);
-    dsm_send(vcpus.dsm, aggregate_vcpu_owner(cpu), &msg);
+    dsm_send(vcpus.dsm, aggregate_vcpu_owner(cpu), DSM_MSG_VCPU_MIGRATE,
+             &msg);
 }
 
 /* Step 1, on the vCPU's own thread with the BQL held. */
@@ -209,10 +205,7 @@ static void vcpu_send_away(CPUState *cs, run_on_cpu_data data)
     APICCommonState *apic = APIC_COMMON(X86_CPU(cs)->apic_state);
     QIOChannelBuffer *bioc;
     QEMUFile *f;
-    DSMMsg msg = {
-        .type = DSM_MSG_VCPU_STATE,
-        .vcpu = { .cpu = cpu, .fragment = vcpus.self },
-    };
+    DSMVcpu msg = { .cpu = cpu, .fragment = vcpus.self };
 
     if (aggregate_vcpu_owner(cpu) != vcpus.self) {
         vcpu_ask_owner(cpu, target);        /* it moved meanwhile */
@@ -230,16 +223,16 @@ static void vcpu_send_away(CPUState *cs, run_on_cpu_data data)
         vcpus.moving[cpu] = false;
         goto out;
     }
-    msg.vcpu.epoch = vcpus.epoch[cpu] + 1;
-    msg.vcpu.clock_ns = qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL);
-    msg.vcpu.len = bioc->usage;
-    msg.vcpu.state = bioc->data;
-    vcpu_set_owner(cpu, target, msg.vcpu.epoch);
+    msg.epoch = vcpus.epoch[cpu] + 1;
+    msg.clock_ns = qemu_clock_get_ns(QEMU_CLOCK_VIRTUAL);
+    msg.len = bioc->usage;
+    msg.state = bioc->data;
+    vcpu_set_owner(cpu, target, msg.epoch);
     timer_del(apic->timer);
     aggregate_accel_park(cs);
-    trace_aggregate_vcpu_send(cpu, target, msg.vcpu.epoch, msg.vcpu.len);
-    dsm_send(vcpus.dsm, target, &msg);
-    vcpu_send_owner(cpu, target, msg.vcpu.epoch, target);
+    trace_aggregate_vcpu_send(cpu, target, msg.epoch, msg.len);
+    dsm_send(vcpus.dsm, target, DSM_MSG_VCPU_STATE, &msg);
+    vcpu_send_owner(cpu, target, msg.epoch, target);
 out:
     qemu_fclose(f);
     object_unref(OBJECT(bioc));
@@ -342,17 +335,18 @@ static void vcpu_take_over(CPUState *cs, run_on_cpu_data data)
 }
 
 /* On the receive thread: is the message about a vCPU, from its owner? */
-static bool vcpu_check_msg(void *opaque, uint32_t from, const DSMMsg *msg,
-                           Error **errp)
+static bool vcpu_check_msg(void *opaque, uint32_t from, uint16_t type,
+                           const void *msg, Error **errp)
 {
-    const DSMVcpu *v = &msg->vcpu;
+    const DSMVcpu *v = msg;
 
     if (v->cpu >= vcpus.nr_cpus) {
         error_setg(errp, "%s for vCPU %u, expected below %u",
-                   dsm_msg_type_name(msg->type), v->cpu, vcpus.nr_cpus);
+                   aggregate_msg_name(&aggregate_vcpu_codec, type), v->cpu,
+                   vcpus.nr_cpus);
         return false;
     }
-    if (msg->type != DSM_MSG_VCPU_STATE) {
+    if (type != DSM_MSG_VCPU_STATE) {
         return true;
     }
     if (v->fragment != from) {
@@ -374,30 +368,36 @@ static bool vcpu_check_msg(void *opaque, uint32_t from, const DSMMsg *msg,
 }
 
 /* On the sender's in-order worker, BQL held: after its IRQs before. */
-static bool vcpu_deliver_migrate(void *opaque, uint32_t from,
-                                 const DSMMsg *msg, Error **errp)
+static bool vcpu_deliver_migrate(void *opaque, uint32_t from, uint16_t type,
+                                 const void *msg, Error **errp)
 {
-    vcpu_migrate(msg->vcpu.cpu, msg->vcpu.fragment);
+    const DSMVcpu *v = msg;
+
+    vcpu_migrate(v->cpu, v->fragment);
     return true;
 }
 
-static bool vcpu_deliver_owner(void *opaque, uint32_t from,
-                               const DSMMsg *msg, Error **errp)
+static bool vcpu_deliver_owner(void *opaque, uint32_t from, uint16_t type,
+                               const void *msg, Error **errp)
 {
-    vcpu_set_owner(msg->vcpu.cpu, msg->vcpu.fragment, msg->vcpu.epoch);
+    const DSMVcpu *v = msg;
+
+    vcpu_set_owner(v->cpu, v->fragment, v->epoch);
     return true;
 }
 
 /* On the worker without the BQL: the clocks first, then the state. */
-static bool vcpu_deliver_state(void *opaque, uint32_t from,
-                               const DSMMsg *msg, Error **errp)
+static bool vcpu_deliver_state(void *opaque, uint32_t from, uint16_t type,
+                               const void *msg, Error **errp)
 {
+    const DSMVcpu *v = msg;
+
     /* Before our vCPU can first read the TSC; not under the BQL. */
     aggregate_clock_sync();
     BQL_LOCK_GUARD();
     /* Synchronous: @msg and the state it points to outlive the call. */
-    run_on_cpu(qemu_get_cpu(msg->vcpu.cpu), vcpu_take_over,
-               RUN_ON_CPU_HOST_PTR((void *)&msg->vcpu));
+    run_on_cpu(qemu_get_cpu(v->cpu), vcpu_take_over,
+               RUN_ON_CPU_HOST_PTR((void *)v));
     return true;
 }
 
@@ -413,6 +413,7 @@ static const DSMMsgHandler vcpu_handlers[] = {
 static const DSMFamilyOps vcpu_family = {
     .family = DSM_FAMILY_VCPU,
     .name = "vCPU",
+    .codec = &aggregate_vcpu_codec,
     .handlers = vcpu_handlers,
     .nr_handlers = ARRAY_SIZE(vcpu_handlers),
 };

@@ -285,18 +285,18 @@ void dsm_flush(DSM *dsm, int64_t timeout_ms)
     dsm_links_flush(dsm->links, timeout_ms);
 }
 
-void dsm_send(DSM *dsm, uint32_t to, const DSMMsg *msg)
+void dsm_send(DSM *dsm, uint32_t to, uint16_t type, const void *msg)
 {
-    dsm_links_send(dsm->links, to, msg);
+    dsm_links_send(dsm->links, to, type, msg);
 }
 
-void dsm_send_peers(DSM *dsm, const DSMMsg *msg)
+void dsm_send_peers(DSM *dsm, uint16_t type, const void *msg)
 {
     uint32_t i;
 
     for (i = 0; i < dsm->nr_fragments; i++) {
         if (i != dsm->self) {
-            dsm_send(dsm, i, msg);
+            dsm_send(dsm, i, type, msg);
         }
     }
 }
@@ -371,7 +371,7 @@ static void dsm_send_req(DSM *dsm, uint64_t page, DSMPending pend)
 
     dsm->page[page].pend = pend;
     dsm->page[page].fault_ns = get_clock();
-    dsm_links_send(dsm->links, dsm_home_of(dsm, page), &req);
+    dsm_links_send(dsm->links, dsm_home_of(dsm, page), req.type, &req);
 }
 
 /*
@@ -466,7 +466,7 @@ static void dsm_installed(DSM *dsm, uint64_t page, uint32_t tid)
     p->hold_until = get_clock() + dsm->hold_ns;
     p->pend = DSM_PEND_NONE;
     p->want_write = false;
-    dsm_links_send(dsm->links, dsm_home_of(dsm, page), &done);
+    dsm_links_send(dsm->links, dsm_home_of(dsm, page), done.type, &done);
     if (upgrade) {
         dsm_send_req(dsm, page, DSM_PEND_W);
     }
@@ -560,7 +560,7 @@ static bool dsm_handle_inv(DSM *dsm, uint32_t from, const DSMMsg *msg,
         p->state = DSM_LOCAL_I;
     }
     stat64_add(&dsm->invalidations_received, 1);
-    dsm_links_send(dsm->links, from, &ack);
+    dsm_links_send(dsm->links, from, ack.type, &ack);
     return true;
 }
 
@@ -598,7 +598,7 @@ static bool dsm_handle_fwd(DSM *dsm, uint32_t from, const DSMMsg *msg,
         data.mode = DSM_MODE_SHARED;
     }
     stat64_add(&dsm->pages_supplied, 1);
-    dsm_links_send(dsm->links, msg->target, &data);
+    dsm_links_send(dsm->links, msg->target, data.type, &data);
     return true;
 }
 
@@ -617,17 +617,15 @@ static bool dsm_handle_home(DSM *dsm, uint32_t from, const DSMMsg *msg,
     for (i = 0; i < out->len; i++) {
         DSMAction *a = &g_array_index(out, DSMAction, i);
 
-        dsm_links_send(dsm->links, a->to, &a->msg);
+        dsm_links_send(dsm->links, a->to, a->msg.type, &a->msg);
     }
     return true;
 }
 
 /* Link receive callback: never blocks (see link.h). */
-static bool dsm_recv(void *opaque, uint32_t from, const DSMMsg *msg,
-                     Error **errp)
+static bool dsm_recv_msg(DSM *dsm, uint32_t from, const DSMMsg *msg,
+                         Error **errp)
 {
-    DSM *dsm = opaque;
-
     trace_dsm_recv(dsm->ids[from], dsm_msg_type_name(msg->type), msg->page,
                    msg->tid);
     if (qatomic_read(&dsm->cut_off)) {
@@ -651,6 +649,12 @@ static bool dsm_recv(void *opaque, uint32_t from, const DSMMsg *msg,
     }
 }
 
+static bool dsm_recv(void *opaque, uint32_t from, uint16_t type,
+                     const void *msg, Error **errp)
+{
+    return dsm_recv_msg(opaque, from, msg, errp);
+}
+
 /*
  * The DSM's own family.  Every message is answered on the receive
  * thread: a fault must never wait behind the BQL or another family's
@@ -669,6 +673,7 @@ static const DSMMsgHandler dsm_page_handlers[] = {
 static const DSMFamilyOps dsm_page_family = {
     .family = DSM_FAMILY_DSM,
     .name = "DSM",
+    .codec = &dsm_page_codec,
     .handlers = dsm_page_handlers,
     .nr_handlers = ARRAY_SIZE(dsm_page_handlers),
 };
@@ -726,7 +731,7 @@ static void *dsm_hold_thread(void *opaque)
             }
         }
         qemu_mutex_unlock(&dsm->hold_lock);
-        if (!dsm_recv(dsm, h->from, &h->msg, &err)) {
+        if (!dsm_recv_msg(dsm, h->from, &h->msg, &err)) {
             dsm_peer_failed(dsm, h->from, err);
         }
         g_free(h);

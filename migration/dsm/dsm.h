@@ -130,10 +130,10 @@ void dsm_get_stats(DSM *dsm, DSMStats *stats);
 void dsm_register_family(DSM *dsm, const DSMFamilyOps *ops, void *opaque);
 
 /* Queue @msg for fragment @to; never blocks (see dsm_links_send). */
-void dsm_send(DSM *dsm, uint32_t to, const DSMMsg *msg);
+void dsm_send(DSM *dsm, uint32_t to, uint16_t type, const void *msg);
 
 /* Queue @msg for every other fragment; never blocks. */
-void dsm_send_peers(DSM *dsm, const DSMMsg *msg);
+void dsm_send_peers(DSM *dsm, uint16_t type, const void *msg);
 
 /*
  * dsm_leave: the aggregate VM is shutting down.  From now on a link

@@ -68,15 +68,15 @@ static void dsm_heartbeat_tick(void *opaque)
     ping.beat.sent_ns = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
     for (i = 0; i < hb->nr_fragments; i++) {
         if (i != hb->self && dsm_links_peer_up(hb->links, i)) {
-            dsm_links_send(hb->links, i, &ping);
+            dsm_links_send(hb->links, i, ping.type, &ping);
         }
     }
     timer_mod(hb->timer, qemu_clock_get_ms(QEMU_CLOCK_REALTIME) +
                          DSM_HEARTBEAT_MS);
 }
 
-static bool dsm_heartbeat_recv(void *opaque, uint32_t from,
-                               const DSMMsg *msg, Error **errp);
+static bool dsm_heartbeat_recv(void *opaque, uint32_t from, uint16_t type,
+                               const void *msg, Error **errp);
 
 /*
  * The link family past the handshake: PING and PONG, answered on the
@@ -90,6 +90,7 @@ static const DSMMsgHandler dsm_heartbeat_handlers[] = {
 static const DSMFamilyOps dsm_heartbeat_family = {
     .family = DSM_FAMILY_LINK,
     .name = "link",
+    .codec = &dsm_link_codec,
     .handlers = dsm_heartbeat_handlers,
     .nr_handlers = ARRAY_SIZE(dsm_heartbeat_handlers),
 };
@@ -115,9 +116,10 @@ DSMHeartbeat *dsm_heartbeat_new(DSMLinks *links, uint32_t self,
 }
 
 /* On a link receive thread: answer a PING, record a PONG. */
-static bool dsm_heartbeat_recv(void *opaque, uint32_t from,
-                               const DSMMsg *msg, Error **errp)
+static bool dsm_heartbeat_recv(void *opaque, uint32_t from, uint16_t type,
+                               const void *opaque_msg, Error **errp)
 {
+    const DSMMsg *msg = opaque_msg;
     DSMHeartbeat *hb = opaque;
     int64_t now = qemu_clock_get_ns(QEMU_CLOCK_REALTIME);
     DSMPeerBeat *peer = &hb->peer[from];
@@ -127,7 +129,7 @@ static bool dsm_heartbeat_recv(void *opaque, uint32_t from,
         DSMMsg pong = { .type = DSM_MSG_PONG, .beat = hb->own };
 
         pong.beat.sent_ns = msg->beat.sent_ns;
-        dsm_links_send(hb->links, from, &pong);
+        dsm_links_send(hb->links, from, pong.type, &pong);
     }
     peer->resident = msg->beat.resident;
     peer->exclusive = msg->beat.exclusive;

@@ -61,6 +61,7 @@
 /* A message for a family's worker step: its handler and wire bytes. */
 typedef struct DSMWork {
     const DSMMsgHandler *handler;
+    const DSMMsgDesc *desc;
     void *opaque;
     size_t len;
     uint8_t bytes[];
@@ -343,8 +344,14 @@ void dsm_links_register_family(DSMLinks *links, const DSMFamilyOps *ops,
     DSMFamilyReg *reg = g_new(DSMFamilyReg, 1);
     size_t i;
 
+    assert(ops->codec && ops->codec->family == ops->family);
+    for (i = 0; i < ops->codec->nr_descs; i++) {
+        assert(ops->codec->descs[i].msg_size <= DSM_MAX_DECODED);
+        assert(ops->codec->descs[i].size + ops->codec->descs[i].extra <=
+               DSM_MAX_PAYLOAD);
+    }
     for (i = 0; i < ops->nr_handlers; i++) {
-        assert(DSM_MSG_FAMILY(ops->handlers[i].type) == ops->family);
+        assert(dsm_codec_find(ops->codec, ops->handlers[i].type));
         assert(ops->handlers[i].deliver);
     }
     reg->ops = ops;
@@ -371,50 +378,56 @@ static void link_families_peer_lost(DSMLinks *links, uint32_t peer)
     }
 }
 
-static const DSMMsgHandler *link_handler(DSMLinks *links, uint16_t type,
+static const DSMFamilyCodec *link_codec_of(void *opaque,
+                                           DSMMsgFamily family)
+{
+    const DSMFamilyReg *reg = link_family(opaque, family << 8);
+
+    return reg ? reg->ops->codec : NULL;
+}
+
+/* @desc's handler in its registered family; an error if it has none. */
+static const DSMMsgHandler *link_handler(DSMLinks *links,
+                                         const DSMMsgDesc *desc,
                                          void **opaque, Error **errp)
 {
-    const DSMFamilyReg *reg = link_family(links, type);
+    const DSMFamilyReg *reg = link_family(links, desc->type);
     size_t i;
 
-    if (!reg) {
-        error_setg(errp, "%s (type 0x%04x) is of message family 0x%02x, "
-                   "which this fragment does not take",
-                   dsm_msg_type_name(type), type, DSM_MSG_FAMILY(type));
-        return NULL;
-    }
     for (i = 0; i < reg->ops->nr_handlers; i++) {
-        if (reg->ops->handlers[i].type == type) {
+        if (reg->ops->handlers[i].type == desc->type) {
             *opaque = reg->opaque;
             return &reg->ops->handlers[i];
         }
     }
     error_setg(errp, "%s (type 0x%04x) is not a message the %s family "
-               "takes", dsm_msg_type_name(type), type, reg->ops->name);
+               "takes", desc->name, desc->type, reg->ops->name);
     return NULL;
 }
-
 /*
- * Run @msg's check step and its deliver step if that is on this
- * thread; otherwise queue @bytes (@len, the whole encoded message) for
- * the link's worker.  On a link receive or self thread.
+ * Run @msg's check step (@desc's type, decoded) and its deliver step if
+ * that is on this thread; otherwise queue @bytes (@len, the whole
+ * encoded message) for the link's worker.  On a link receive or self
+ * thread.
  */
-static bool link_dispatch(DSMLink *link, const DSMMsg *msg,
-                          const uint8_t *bytes, size_t len, Error **errp)
+static bool link_dispatch(DSMLink *link, const DSMMsgDesc *desc,
+                          const void *msg, const uint8_t *bytes, size_t len,
+                          Error **errp)
 {
     void *opaque;
-    const DSMMsgHandler *h = link_handler(link->links, msg->type, &opaque,
-                                          errp);
+    const DSMMsgHandler *h = link_handler(link->links, desc, &opaque, errp);
     DSMWork *work;
 
-    if (!h || (h->check && !h->check(opaque, link->peer, msg, errp))) {
+    if (!h || (h->check &&
+               !h->check(opaque, link->peer, desc->type, msg, errp))) {
         return false;
     }
     if (h->on == DSM_DELIVER_RECV) {
-        return h->deliver(opaque, link->peer, msg, errp);
+        return h->deliver(opaque, link->peer, desc->type, msg, errp);
     }
     work = g_malloc(sizeof(*work) + len);
     work->handler = h;
+    work->desc = desc;
     work->opaque = opaque;
     work->len = len;
     memcpy(work->bytes, bytes, len);
@@ -444,17 +457,21 @@ static void *link_worker_thread(void *opaque)
     for (;;) {
         g_autofree DSMWork *work = link_next_work(link);
         const DSMMsgHandler *h = work->handler;
+        const DSMLimits lim = { links->cfg.nr_pages,
+                                links->cfg.nr_fragments };
+        uint64_t msg[DSM_MAX_DECODED / sizeof(uint64_t)];
         Error *err = NULL;
-        DSMMsg msg;
         bool ok;
 
         /* Validated when it arrived: failing now is a bug. */
-        dsm_msg_decode(work->bytes, work->len, links->cfg.nr_pages,
-                       links->cfg.nr_fragments, &msg, &error_abort);
+        dsm_payload_decode(work->desc, work->bytes + DSM_HEADER_SIZE,
+                           work->len - DSM_HEADER_SIZE, &lim, msg,
+                           &error_abort);
         if (h->on == DSM_DELIVER_WORKER_BQL) {
             bql_lock();
         }
-        ok = h->deliver(work->opaque, link->peer, &msg, &err);
+        ok = h->deliver(work->opaque, link->peer, work->desc->type, msg,
+                        &err);
         if (h->on == DSM_DELIVER_WORKER_BQL) {
             bql_unlock();
         }
@@ -499,21 +516,27 @@ static bool link_try_send_locked(DSMLink *link, GByteArray *bytes)
     return false;
 }
 
-void dsm_links_send(DSMLinks *links, uint32_t to, const DSMMsg *msg)
+void dsm_links_send(DSMLinks *links, uint32_t to, uint16_t type,
+                    const void *msg)
 {
     DSMLink *link = &links->link[to];
+    const DSMFamilyReg *reg = link_family(links, type);
+    const DSMMsgDesc *desc = reg ? dsm_codec_find(reg->ops->codec, type)
+                                 : NULL;
     /* Room for the usual largest, DATA; VCPU_STATE grows it. */
     GByteArray *bytes = g_byte_array_sized_new(DSM_HEADER_SIZE + 16 +
                                                DSM_PAGE_SIZE);
 
-    dsm_msg_encode(msg, bytes);
-    trace_dsm_link_send(peer_id(links, to), dsm_msg_type_name(msg->type),
-                        msg->page, msg->tid);
+    /* Sending a type of a family not registered here is a bug. */
+    assert(desc);
+    dsm_msg_encode(desc, msg, bytes);
     QEMU_LOCK_GUARD(&link->lock);
     if (link->dead) {
         g_byte_array_unref(bytes);
         return;
     }
+    trace_dsm_link_send(peer_id(links, to), desc->name, link->tx_seq,
+                        bytes->len);
     link_stamp_seq(bytes, link->tx_seq++);
     if (link_try_send_locked(link, bytes)) {
         g_byte_array_unref(bytes);
@@ -522,7 +545,6 @@ void dsm_links_send(DSMLinks *links, uint32_t to, const DSMMsg *msg)
     g_queue_push_tail(&link->txq, bytes);
     qemu_cond_broadcast(&link->cond);   /* the send thread, not a flush */
 }
-
 /*
  * Wait for the next queued message; NULL once the link is dead.  Marks
  * the send thread busy until the next call, so that no direct send
@@ -583,18 +605,19 @@ static void *link_self_thread(void *opaque)
     rcu_register_thread();
     dsm_thread_set_priority(links->cfg.service_priority);
     while ((bytes = link_next(link))) {
+        const DSMLimits lim = { links->cfg.nr_pages,
+                                links->cfg.nr_fragments };
+        uint64_t msg[DSM_MAX_DECODED / sizeof(uint64_t)];
+        const DSMMsgDesc *desc;
         Error *err = NULL;
-        DSMMsg msg;
+        DSMHeader hdr;
 
-        if (!dsm_msg_decode(bytes->data, bytes->len, links->cfg.nr_pages,
-                            links->cfg.nr_fragments, &msg, &err)) {
-            /* We encoded it ourselves: this is a bug, not input. */
-            error_report_err(err);
-            abort();
-        }
-        assert(msg.seq == link->rx_seq);
+        /* We encoded it ourselves: failing is a bug, not input. */
+        dsm_msg_decode(link_codec_of, links, bytes->data, bytes->len, &lim,
+                       &hdr, &desc, msg, &error_abort);
+        assert(hdr.seq == link->rx_seq);
         link->rx_seq++;
-        if (!link_dispatch(link, &msg, bytes->data, bytes->len, &err)) {
+        if (!link_dispatch(link, desc, msg, bytes->data, bytes->len, &err)) {
             g_byte_array_unref(bytes);
             link_fail(link, err);
             break;
@@ -609,8 +632,12 @@ static void *link_self_thread(void *opaque)
 static bool link_check_seq(DSMLink *link, const DSMHeader *hdr, Error **errp)
 {
     if (hdr->seq != link->rx_seq) {
+        const DSMMsgDesc *desc = dsm_codec_lookup(link_codec_of, link->links,
+                                                  hdr->type, NULL);
+
         error_setg(errp, "%s is message %u on the link, expected %u",
-                   dsm_msg_type_name(hdr->type), hdr->seq, link->rx_seq);
+                   desc ? desc->name : "a message of unknown type",
+                   hdr->seq, link->rx_seq);
         return false;
     }
     link->rx_seq++;
@@ -619,13 +646,16 @@ static bool link_check_seq(DSMLink *link, const DSMHeader *hdr, Error **errp)
 
 /*
  * Read one whole message into @buf (DSM_HEADER_SIZE + DSM_MAX_PAYLOAD
- * bytes) and validate it.  Returns 1 on success, 0 on a clean EOF
- * before a header, -1 on error.
+ * bytes) and validate it: its length in *@len, its type in *@desc, the
+ * decoded struct in @msg (DSM_MAX_DECODED bytes).  Returns 1 on
+ * success, 0 on a clean EOF before a header, -1 on error.
  */
 static int link_read_msg(DSMLink *link, LinkWaiter *w, uint8_t *buf,
-                         size_t *len, DSMMsg *msg, Error **errp)
+                         size_t *len, const DSMMsgDesc **desc, void *msg,
+                         Error **errp)
 {
     DSMLinks *links = link->links;
+    const DSMLimits lim = { links->cfg.nr_pages, links->cfg.nr_fragments };
     QIOChannel *ioc = QIO_CHANNEL(link->sioc);
     DSMHeader hdr;
     int ret;
@@ -639,21 +669,21 @@ static int link_read_msg(DSMLink *link, LinkWaiter *w, uint8_t *buf,
         !link_check_seq(link, &hdr, errp)) {
         return -1;
     }
-    if (link_read_full(ioc, w, buf + DSM_HEADER_SIZE, hdr.length, false, -1,
-                       dsm_msg_type_name(hdr.type), errp) < 0) {
-        return -1;
-    }
-    if (!dsm_payload_decode(&hdr, buf + DSM_HEADER_SIZE, hdr.length,
-                            links->cfg.nr_pages, links->cfg.nr_fragments,
+    *desc = dsm_codec_lookup(link_codec_of, links, hdr.type, errp);
+    if (!*desc || !dsm_check_length(*desc, hdr.length, errp) ||
+        link_read_full(ioc, w, buf + DSM_HEADER_SIZE, hdr.length, false, -1,
+                       (*desc)->name, errp) < 0 ||
+        !dsm_payload_decode(*desc, buf + DSM_HEADER_SIZE, hdr.length, &lim,
                             msg, errp)) {
         return -1;
     }
     *len = DSM_HEADER_SIZE + hdr.length;
     stat64_add(&links->bytes_in, *len);
     stat64_add(&links->msgs_in, 1);
+    trace_dsm_link_recv(peer_id(links, link->peer), (*desc)->name, hdr.seq,
+                        *len);
     return 1;
 }
-
 static void *link_rx_thread(void *opaque)
 {
     DSMLink *link = opaque;
@@ -665,10 +695,11 @@ static void *link_rx_thread(void *opaque)
     dsm_thread_set_priority(links->cfg.service_priority);
     link_waiter_init(&w, QIO_CHANNEL(link->sioc), G_IO_IN);
     for (;;) {
+        uint64_t msg[DSM_MAX_DECODED / sizeof(uint64_t)];
+        const DSMMsgDesc *desc;
         Error *err = NULL;
-        DSMMsg msg;
         size_t len;
-        int ret = link_read_msg(link, &w, buf, &len, &msg, &err);
+        int ret = link_read_msg(link, &w, buf, &len, &desc, msg, &err);
 
         if (ret <= 0) {
             if (ret == 0) {
@@ -681,15 +712,13 @@ static void *link_rx_thread(void *opaque)
             link_fail(link, err);
             break;
         }
-        trace_dsm_link_recv(peer_id(links, link->peer),
-                            dsm_msg_type_name(msg.type), msg.page, msg.tid);
-        if (msg.type == DSM_MSG_HELLO) {
+        if (desc->type == DSM_MSG_HELLO) {
             error_setg(&err, "fragment %s sent HELLO twice",
                        peer_id(links, link->peer));
             link_fail(link, err);
             break;
         }
-        if (!link_dispatch(link, &msg, buf, len, &err)) {
+        if (!link_dispatch(link, desc, msg, buf, len, &err)) {
             error_prepend(&err, "fragment %s broke the protocol: ",
                           peer_id(links, link->peer));
             link_fail(link, err);
@@ -712,14 +741,14 @@ static bool send_hello(DSMLinks *links, QIOChannelSocket *sioc,
     bool ok;
     DSMMsg hello = {
         .type = DSM_MSG_HELLO,
-        .seq = 0,
         .fragment = links->cfg.self,
         .version = DSM_WIRE_VERSION,
         .nr_pages = links->cfg.nr_pages,
     };
 
     memcpy(hello.config_hash, links->cfg.config_hash, DSM_CONFIG_HASH_SIZE);
-    dsm_msg_encode(&hello, bytes);
+    dsm_msg_encode(dsm_codec_find(&dsm_link_codec, DSM_MSG_HELLO), &hello,
+                   bytes);
     link_waiter_init(&w, ioc, G_IO_OUT);
     ok = link_write_full(ioc, &w, bytes->data, bytes->len, errp);
     link_waiter_destroy(&w);
@@ -730,6 +759,8 @@ static bool recv_hello(DSMLinks *links, QIOChannelSocket *sioc,
                        int64_t deadline, DSMMsg *hello, Error **errp)
 {
     g_autofree uint8_t *buf = g_malloc(DSM_HEADER_SIZE + DSM_MAX_PAYLOAD);
+    const DSMMsgDesc *desc = dsm_codec_find(&dsm_link_codec, DSM_MSG_HELLO);
+    const DSMLimits lim = { links->cfg.nr_pages, links->cfg.nr_fragments };
     QIOChannel *ioc = QIO_CHANNEL(sioc);
     LinkWaiter w;
     DSMHeader hdr;
@@ -742,14 +773,14 @@ static bool recv_hello(DSMLinks *links, QIOChannelSocket *sioc,
         goto out;
     }
     if (hdr.type != DSM_MSG_HELLO || hdr.seq != 0) {
-        error_setg(errp, "expected HELLO as message 0, received %s as "
-                   "message %u", dsm_msg_type_name(hdr.type), hdr.seq);
+        error_setg(errp, "expected HELLO as message 0, received type "
+                   "0x%04x as message %u", hdr.type, hdr.seq);
         goto out;
     }
-    ok = link_read_full(ioc, &w, buf + DSM_HEADER_SIZE, hdr.length, false,
+    ok = dsm_check_length(desc, hdr.length, errp) &&
+         link_read_full(ioc, &w, buf + DSM_HEADER_SIZE, hdr.length, false,
                         deadline, "HELLO", errp) > 0 &&
-         dsm_payload_decode(&hdr, buf + DSM_HEADER_SIZE, hdr.length,
-                            links->cfg.nr_pages, links->cfg.nr_fragments,
+         dsm_payload_decode(desc, buf + DSM_HEADER_SIZE, hdr.length, &lim,
                             hello, errp);
 out:
     link_waiter_destroy(&w);

@@ -49,11 +49,12 @@ typedef enum DSMDeliverOn {
     DSM_DELIVER_WORKER_BQL,
 } DSMDeliverOn;
 
-typedef bool DSMMsgFn(void *opaque, uint32_t from, const DSMMsg *msg,
-                      Error **errp);
+/* @msg is @type's decoded struct (its DSMMsgDesc.msg_size bytes). */
+typedef bool DSMMsgFn(void *opaque, uint32_t from, uint16_t type,
+                      const void *msg, Error **errp);
 
 typedef struct DSMMsgHandler {
-    DSMMsgType type;
+    uint16_t type;
     DSMDeliverOn on;
     DSMMsgFn *check;                /* NULL: nothing to check */
     DSMMsgFn *deliver;
@@ -62,7 +63,8 @@ typedef struct DSMMsgHandler {
 typedef struct DSMFamilyOps {
     DSMMsgFamily family;
     const char *name;               /* for errors: "DSM", "net", ... */
-    const DSMMsgHandler *handlers;
+    const DSMFamilyCodec *codec;    /* every type the family may send */
+    const DSMMsgHandler *handlers;  /* the types this fragment takes */
     size_t nr_handlers;
     /*
      * Called once, on the thread that saw it, when the link to @peer
@@ -127,12 +129,14 @@ bool dsm_links_listen(DSMLinks *links, Error **errp);
 bool dsm_links_connect(DSMLinks *links, int64_t timeout_ms, Error **errp);
 
 /*
- * dsm_links_send: queue @msg for fragment @to (which may be this
- * fragment: then it is delivered to the recv callback by a local
- * thread, through the same codec).  Never blocks on the network; safe
- * from any thread.  Messages to one destination keep their order.
+ * dsm_links_send: queue @msg, the decoded struct of @type, for fragment
+ * @to (which may be this fragment: then it is delivered by a local
+ * thread, through the same codec and handlers).  @type's family must be
+ * registered here.  Never blocks on the network; safe from any thread.
+ * Messages to one destination keep their order.
  */
-void dsm_links_send(DSMLinks *links, uint32_t to, const DSMMsg *msg);
+void dsm_links_send(DSMLinks *links, uint32_t to, uint16_t type,
+                    const void *msg);
 
 /*
  * dsm_links_flush: wait until every queued message is written to its

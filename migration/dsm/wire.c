@@ -21,8 +21,8 @@
  *   (it also bumps DSM_WIRE_VERSION).
  * - One table row per message type gives its name, payload size and
  *   codec functions; adding a type is adding a row.  This file has the
- *   link family (HELLO, PING, PONG) and the DSM's; wire-machine.c has
- *   the machine's (I/O, interrupts, lifecycle, clock, vCPUs).
+ *   frame and the link family (HELLO, PING, PONG) and the DSM's; the
+ *   machine's families have theirs in hw/aggregate/<family>-wire.c.
  *
  * Payload layouts (big-endian, byte offsets):
  *
@@ -46,7 +46,7 @@
 #include "qapi/error.h"
 #include "qemu/bswap.h"
 #include "qemu/cutils.h"
-#include "migration/dsm/wire-codec.h"
+#include "migration/dsm/wire.h"
 
 typedef struct QEMU_PACKED DSMWireHeader {
     uint32_t magic;
@@ -192,8 +192,9 @@ static bool dsm_check_page_tid(const char *name, uint64_t page, uint32_t tid,
 
 /* HELLO */
 
-static void dsm_encode_hello(const DSMMsg *msg, GByteArray *out)
+static void dsm_encode_hello(const void *p, GByteArray *out)
 {
+    const DSMMsg *msg = p;
     DSMWireHello w = {
         .fragment = cpu_to_be32(msg->fragment),
         .version = cpu_to_be32(msg->version),
@@ -208,11 +209,14 @@ static void dsm_encode_hello(const DSMMsg *msg, GByteArray *out)
  * The protocol version and page count are not checked here: the
  * handshake compares them with its own and says which side has what.
  */
-static bool dsm_decode_hello(const uint8_t *buf, size_t len,
-                             const DSMLimits *lim, DSMMsg *msg, Error **errp)
+static bool dsm_decode_hello(const DSMMsgDesc *desc,
+                             const uint8_t *buf, size_t len,
+                             const DSMLimits *lim, void *p, Error **errp)
 {
+    DSMMsg *msg = p;
     DSMWireHello w;
 
+    msg->type = desc->type;
     memcpy(&w, buf, sizeof(w));
     msg->fragment = be32_to_cpu(w.fragment);
     msg->version = be32_to_cpu(w.version);
@@ -223,8 +227,9 @@ static bool dsm_decode_hello(const uint8_t *buf, size_t len,
 
 /* REQ */
 
-static void dsm_encode_req(const DSMMsg *msg, GByteArray *out)
+static void dsm_encode_req(const void *p, GByteArray *out)
 {
+    const DSMMsg *msg = p;
     DSMWireReq w = {
         .page = cpu_to_be64(msg->page),
         .access = msg->access,
@@ -233,11 +238,14 @@ static void dsm_encode_req(const DSMMsg *msg, GByteArray *out)
     g_byte_array_append(out, (const guint8 *)&w, sizeof(w));
 }
 
-static bool dsm_decode_req(const uint8_t *buf, size_t len,
-                           const DSMLimits *lim, DSMMsg *msg, Error **errp)
+static bool dsm_decode_req(const DSMMsgDesc *desc,
+                           const uint8_t *buf, size_t len,
+                           const DSMLimits *lim, void *p, Error **errp)
 {
+    DSMMsg *msg = p;
     DSMWireReq w;
 
+    msg->type = desc->type;
     memcpy(&w, buf, sizeof(w));
     msg->page = be64_to_cpu(w.page);
     msg->access = w.access;
@@ -248,8 +256,9 @@ static bool dsm_decode_req(const uint8_t *buf, size_t len,
 
 /* INV, ACK, DONE */
 
-static void dsm_encode_page_tid(const DSMMsg *msg, GByteArray *out)
+static void dsm_encode_page_tid(const void *p, GByteArray *out)
 {
+    const DSMMsg *msg = p;
     DSMWirePageTid w = {
         .page = cpu_to_be64(msg->page),
         .tid = cpu_to_be32(msg->tid),
@@ -258,23 +267,26 @@ static void dsm_encode_page_tid(const DSMMsg *msg, GByteArray *out)
     g_byte_array_append(out, (const guint8 *)&w, sizeof(w));
 }
 
-static bool dsm_decode_page_tid(const uint8_t *buf, size_t len,
-                                const DSMLimits *lim, DSMMsg *msg,
-                                Error **errp)
+static bool dsm_decode_page_tid(const DSMMsgDesc *desc,
+                                const uint8_t *buf, size_t len,
+                                const DSMLimits *lim, void *p, Error **errp)
 {
+    DSMMsg *msg = p;
     DSMWirePageTid w;
 
+    msg->type = desc->type;
     memcpy(&w, buf, sizeof(w));
     msg->page = be64_to_cpu(w.page);
     msg->tid = be32_to_cpu(w.tid);
-    return dsm_check_page_tid(dsm_msg_type_name(msg->type), msg->page,
-                              msg->tid, lim, errp);
+    return dsm_check_page_tid(desc->name, msg->page, msg->tid, lim,
+                              errp);
 }
 
 /* FWD */
 
-static void dsm_encode_fwd(const DSMMsg *msg, GByteArray *out)
+static void dsm_encode_fwd(const void *p, GByteArray *out)
 {
+    const DSMMsg *msg = p;
     DSMWireFwd w = {
         .page = cpu_to_be64(msg->page),
         .tid = cpu_to_be32(msg->tid),
@@ -285,11 +297,14 @@ static void dsm_encode_fwd(const DSMMsg *msg, GByteArray *out)
     g_byte_array_append(out, (const guint8 *)&w, sizeof(w));
 }
 
-static bool dsm_decode_fwd(const uint8_t *buf, size_t len,
-                           const DSMLimits *lim, DSMMsg *msg, Error **errp)
+static bool dsm_decode_fwd(const DSMMsgDesc *desc,
+                           const uint8_t *buf, size_t len,
+                           const DSMLimits *lim, void *p, Error **errp)
 {
+    DSMMsg *msg = p;
     DSMWireFwd w;
 
+    msg->type = desc->type;
     memcpy(&w, buf, sizeof(w));
     msg->page = be64_to_cpu(w.page);
     msg->tid = be32_to_cpu(w.tid);
@@ -303,8 +318,9 @@ static bool dsm_decode_fwd(const uint8_t *buf, size_t len,
 
 /* GRANT */
 
-static void dsm_encode_grant(const DSMMsg *msg, GByteArray *out)
+static void dsm_encode_grant(const void *p, GByteArray *out)
 {
+    const DSMMsg *msg = p;
     DSMWireGrant w = {
         .page = cpu_to_be64(msg->page),
         .tid = cpu_to_be32(msg->tid),
@@ -314,11 +330,14 @@ static void dsm_encode_grant(const DSMMsg *msg, GByteArray *out)
     g_byte_array_append(out, (const guint8 *)&w, sizeof(w));
 }
 
-static bool dsm_decode_grant(const uint8_t *buf, size_t len,
-                             const DSMLimits *lim, DSMMsg *msg, Error **errp)
+static bool dsm_decode_grant(const DSMMsgDesc *desc,
+                             const uint8_t *buf, size_t len,
+                             const DSMLimits *lim, void *p, Error **errp)
 {
+    DSMMsg *msg = p;
     DSMWireGrant w;
 
+    msg->type = desc->type;
     memcpy(&w, buf, sizeof(w));
     msg->page = be64_to_cpu(w.page);
     msg->tid = be32_to_cpu(w.tid);
@@ -330,8 +349,9 @@ static bool dsm_decode_grant(const uint8_t *buf, size_t len,
 
 /* DATA */
 
-static void dsm_encode_data(const DSMMsg *msg, GByteArray *out)
+static void dsm_encode_data(const void *p, GByteArray *out)
 {
+    const DSMMsg *msg = p;
     DSMWireData w = {
         .page = cpu_to_be64(msg->page),
         .tid = cpu_to_be32(msg->tid),
@@ -364,11 +384,14 @@ static bool dsm_check_data_flags(uint8_t flags, size_t len, Error **errp)
     return true;
 }
 
-static bool dsm_decode_data(const uint8_t *buf, size_t len,
-                            const DSMLimits *lim, DSMMsg *msg, Error **errp)
+static bool dsm_decode_data(const DSMMsgDesc *desc,
+                            const uint8_t *buf, size_t len,
+                            const DSMLimits *lim, void *p, Error **errp)
 {
+    DSMMsg *msg = p;
     DSMWireData w;
 
+    msg->type = desc->type;
     memcpy(&w, buf, sizeof(w));
     msg->page = be64_to_cpu(w.page);
     msg->tid = be32_to_cpu(w.tid);
@@ -383,8 +406,9 @@ static bool dsm_decode_data(const uint8_t *buf, size_t len,
 
 /* PING, PONG: any values are valid */
 
-static void dsm_encode_beat(const DSMMsg *msg, GByteArray *out)
+static void dsm_encode_beat(const void *p, GByteArray *out)
 {
+    const DSMMsg *msg = p;
     DSMWireBeat w = {
         .sent_ns = cpu_to_be64(msg->beat.sent_ns),
         .resident = cpu_to_be64(msg->beat.resident),
@@ -394,11 +418,14 @@ static void dsm_encode_beat(const DSMMsg *msg, GByteArray *out)
     g_byte_array_append(out, (const guint8 *)&w, sizeof(w));
 }
 
-static bool dsm_decode_beat(const uint8_t *buf, size_t len,
-                            const DSMLimits *lim, DSMMsg *msg, Error **errp)
+static bool dsm_decode_beat(const DSMMsgDesc *desc,
+                            const uint8_t *buf, size_t len,
+                            const DSMLimits *lim, void *p, Error **errp)
 {
+    DSMMsg *msg = p;
     DSMWireBeat w;
 
+    msg->type = desc->type;
     memcpy(&w, buf, sizeof(w));
     msg->beat = (DSMBeat) {
         .sent_ns = be64_to_cpu(w.sent_ns),
@@ -408,41 +435,52 @@ static bool dsm_decode_beat(const uint8_t *buf, size_t len,
     return true;
 }
 
-static const DSMMsgDesc dsm_msg_descs[] = {
-    { DSM_MSG_HELLO, "HELLO", sizeof(DSMWireHello), 0,
-      dsm_encode_hello, dsm_decode_hello },
-    { DSM_MSG_PING, "PING", sizeof(DSMWireBeat), 0,
-      dsm_encode_beat, dsm_decode_beat },
-    { DSM_MSG_PONG, "PONG", sizeof(DSMWireBeat), 0,
-      dsm_encode_beat, dsm_decode_beat },
-    { DSM_MSG_REQ, "REQ", sizeof(DSMWireReq), 0,
-      dsm_encode_req, dsm_decode_req },
-    { DSM_MSG_INV, "INV", sizeof(DSMWirePageTid), 0,
-      dsm_encode_page_tid, dsm_decode_page_tid },
-    { DSM_MSG_ACK, "ACK", sizeof(DSMWirePageTid), 0,
-      dsm_encode_page_tid, dsm_decode_page_tid },
-    { DSM_MSG_FWD, "FWD", sizeof(DSMWireFwd), 0,
-      dsm_encode_fwd, dsm_decode_fwd },
-    { DSM_MSG_DATA, "DATA", sizeof(DSMWireData), DSM_PAGE_SIZE,
-      dsm_encode_data, dsm_decode_data },
-    { DSM_MSG_GRANT, "GRANT", sizeof(DSMWireGrant), 0,
-      dsm_encode_grant, dsm_decode_grant },
-    { DSM_MSG_DONE, "DONE", sizeof(DSMWirePageTid), 0,
-      dsm_encode_page_tid, dsm_decode_page_tid },
+#define DSM_DESC(t, n, w, x, e, d) \
+    { DSM_MSG_ ## t, n, sizeof(w), x, e, d, .msg_size = sizeof(DSMMsg) }
+
+static const DSMMsgDesc dsm_link_descs[] = {
+    DSM_DESC(HELLO, "HELLO", DSMWireHello, 0, dsm_encode_hello,
+             dsm_decode_hello),
+    DSM_DESC(PING, "PING", DSMWireBeat, 0, dsm_encode_beat, dsm_decode_beat),
+    DSM_DESC(PONG, "PONG", DSMWireBeat, 0, dsm_encode_beat, dsm_decode_beat),
 };
 
-static const DSMMsgDesc *dsm_msg_desc(uint16_t type)
+static const DSMMsgDesc dsm_page_descs[] = {
+    DSM_DESC(REQ, "REQ", DSMWireReq, 0, dsm_encode_req, dsm_decode_req),
+    DSM_DESC(INV, "INV", DSMWirePageTid, 0, dsm_encode_page_tid,
+             dsm_decode_page_tid),
+    DSM_DESC(ACK, "ACK", DSMWirePageTid, 0, dsm_encode_page_tid,
+             dsm_decode_page_tid),
+    DSM_DESC(FWD, "FWD", DSMWireFwd, 0, dsm_encode_fwd, dsm_decode_fwd),
+    DSM_DESC(DATA, "DATA", DSMWireData, DSM_PAGE_SIZE, dsm_encode_data,
+             dsm_decode_data),
+    DSM_DESC(GRANT, "GRANT", DSMWireGrant, 0, dsm_encode_grant,
+             dsm_decode_grant),
+    DSM_DESC(DONE, "DONE", DSMWirePageTid, 0, dsm_encode_page_tid,
+             dsm_decode_page_tid),
+};
+
+const DSMFamilyCodec dsm_link_codec = {
+    .family = DSM_FAMILY_LINK,
+    .name = "link",
+    .descs = dsm_link_descs,
+    .nr_descs = ARRAY_SIZE(dsm_link_descs),
+};
+
+const DSMFamilyCodec dsm_page_codec = {
+    .family = DSM_FAMILY_DSM,
+    .name = "DSM",
+    .descs = dsm_page_descs,
+    .nr_descs = ARRAY_SIZE(dsm_page_descs),
+};
+
+const DSMMsgDesc *dsm_codec_find(const DSMFamilyCodec *codec, uint16_t type)
 {
     size_t i;
 
-    for (i = 0; i < ARRAY_SIZE(dsm_msg_descs); i++) {
-        if (dsm_msg_descs[i].type == type) {
-            return &dsm_msg_descs[i];
-        }
-    }
-    for (i = 0; i < dsm_nr_machine_msg_descs; i++) {
-        if (dsm_machine_msg_descs[i].type == type) {
-            return &dsm_machine_msg_descs[i];
+    for (i = 0; codec && i < codec->nr_descs; i++) {
+        if (codec->descs[i].type == type) {
+            return &codec->descs[i];
         }
     }
     return NULL;
@@ -450,32 +488,47 @@ static const DSMMsgDesc *dsm_msg_desc(uint16_t type)
 
 const char *dsm_msg_type_name(uint16_t type)
 {
-    const DSMMsgDesc *desc = dsm_msg_desc(type);
+    const DSMMsgDesc *desc = dsm_codec_find(&dsm_page_codec, type);
 
+    desc = desc ?: dsm_codec_find(&dsm_link_codec, type);
     return desc ? desc->name : "unknown";
 }
 
-void dsm_msg_encode(const DSMMsg *msg, GByteArray *out)
+const DSMMsgDesc *dsm_codec_lookup(DSMCodecLookupFn *lookup, void *opaque,
+                                   uint16_t type, Error **errp)
 {
-    const DSMMsgDesc *desc = dsm_msg_desc(msg->type);
+    const DSMFamilyCodec *codec = lookup(opaque, DSM_MSG_FAMILY(type));
+    const DSMMsgDesc *desc = dsm_codec_find(codec, type);
+
+    if (desc) {
+        return desc;
+    }
+    if (codec) {
+        error_setg(errp, "message type 0x%04x unknown to the %s family",
+                   type, codec->name);
+    } else {
+        error_setg(errp, "message type 0x%04x unknown: no family 0x%02x "
+                   "on this fragment", type, DSM_MSG_FAMILY(type));
+    }
+    return NULL;
+}
+
+void dsm_msg_encode(const DSMMsgDesc *desc, const void *msg, GByteArray *out)
+{
     DSMWireHeader hdr;
     guint start = out->len;
-
-    assert(desc);
-    assert(msg->access <= DSM_ACCESS_WRITE && msg->mode <= DSM_MODE_EXCL);
-    assert(msg->type != DSM_MSG_DATA || msg->zero || msg->data);
 
     hdr = (DSMWireHeader) {
         .magic = cpu_to_be32(DSM_WIRE_MAGIC),
         .version = cpu_to_be16(DSM_WIRE_VERSION),
-        .type = cpu_to_be16(msg->type),
-        .seq = cpu_to_be32(msg->seq),
+        .type = cpu_to_be16(desc->type),
     };
     g_byte_array_append(out, (const guint8 *)&hdr, sizeof(hdr));
     desc->encode(msg, out);
 
     /* Only now is the payload's length known: patch it in. */
     hdr.length = cpu_to_be32(out->len - start - sizeof(hdr));
+    assert(out->len - start - sizeof(hdr) <= DSM_MAX_PAYLOAD);
     memcpy(out->data + start, &hdr, sizeof(hdr));
 }
 
@@ -485,8 +538,7 @@ void dsm_header_set_seq(uint8_t *buf, size_t len, uint32_t seq)
     stl_be_p(buf + offsetof(DSMWireHeader, seq), seq);
 }
 
-static bool dsm_check_length(const DSMMsgDesc *desc, uint32_t length,
-                             Error **errp)
+bool dsm_check_length(const DSMMsgDesc *desc, uint32_t length, Error **errp)
 {
     if (desc->varies) {
         if (length > desc->size && length - desc->size <= desc->extra) {
@@ -534,7 +586,6 @@ bool dsm_header_decode(const uint8_t *buf, size_t len, DSMHeader *hdr,
                        Error **errp)
 {
     DSMWireHeader w;
-    const DSMMsgDesc *desc;
 
     if (len < sizeof(w)) {
         error_setg(errp, "header is %zu bytes, expected %zu",
@@ -545,58 +596,55 @@ bool dsm_header_decode(const uint8_t *buf, size_t len, DSMHeader *hdr,
     if (!dsm_check_header_ids(&w, errp)) {
         return false;
     }
-    desc = dsm_msg_desc(be16_to_cpu(w.type));
-    if (!desc) {
-        error_setg(errp, "message type 0x%04x unknown",
-                   be16_to_cpu(w.type));
-        return false;
-    }
-    if (!dsm_check_length(desc, be32_to_cpu(w.length), errp)) {
-        return false;
-    }
     *hdr = (DSMHeader) {
-        .type = desc->type,
+        .type = be16_to_cpu(w.type),
         .length = be32_to_cpu(w.length),
         .seq = be32_to_cpu(w.seq),
     };
     return true;
 }
 
-bool dsm_payload_decode(const DSMHeader *hdr, const uint8_t *buf,
-                        size_t len, uint64_t nr_pages,
-                        uint32_t nr_fragments, DSMMsg *msg, Error **errp)
+bool dsm_payload_decode(const DSMMsgDesc *desc, const uint8_t *buf,
+                        size_t len, const DSMLimits *lim, void *msg,
+                        Error **errp)
 {
-    const DSMMsgDesc *desc = dsm_msg_desc(hdr->type);
-    const DSMLimits lim = { nr_pages, nr_fragments };
-    DSMMsg m = { .type = hdr->type, .seq = hdr->seq };
+    uint64_t m[DSM_MAX_DECODED / sizeof(uint64_t)];
 
-    /* A caller that skipped dsm_header_decode() gets an error, too. */
-    if (!desc) {
-        error_setg(errp, "message type 0x%04x unknown", hdr->type);
-        return false;
-    }
-    if (len != hdr->length) {
-        error_setg(errp, "%s message has %zu payload bytes, header "
-                   "says %u", desc->name, len, hdr->length);
-        return false;
-    }
+    assert(desc->msg_size <= sizeof(m));
+    memset(m, 0, desc->msg_size);
     if (!dsm_check_length(desc, len, errp) ||
-        !desc->decode(buf, len, &lim, &m, errp)) {
+        !desc->decode(desc, buf, len, lim, m, errp)) {
         return false;
     }
-    *msg = m;
+    memcpy(msg, m, desc->msg_size);
     return true;
 }
 
-bool dsm_msg_decode(const uint8_t *buf, size_t len, uint64_t nr_pages,
-                    uint32_t nr_fragments, DSMMsg *msg, Error **errp)
+bool dsm_msg_decode(DSMCodecLookupFn *lookup, void *opaque,
+                    const uint8_t *buf, size_t len, const DSMLimits *lim,
+                    DSMHeader *hdr, const DSMMsgDesc **desc, void *msg,
+                    Error **errp)
 {
-    DSMHeader hdr;
+    DSMHeader h;
+    const DSMMsgDesc *d;
 
-    if (!dsm_header_decode(buf, len, &hdr, errp)) {
+    if (!dsm_header_decode(buf, len, &h, errp)) {
         return false;
     }
-    return dsm_payload_decode(&hdr, buf + DSM_HEADER_SIZE,
-                              len - DSM_HEADER_SIZE, nr_pages, nr_fragments,
-                              msg, errp);
+    d = dsm_codec_lookup(lookup, opaque, h.type, errp);
+    if (!d || !dsm_check_length(d, h.length, errp)) {
+        return false;
+    }
+    if (len - DSM_HEADER_SIZE != h.length) {
+        error_setg(errp, "%s message has %zu payload bytes, header says %u",
+                   d->name, len - DSM_HEADER_SIZE, h.length);
+        return false;
+    }
+    if (!dsm_payload_decode(d, buf + DSM_HEADER_SIZE, h.length, lim, msg,
+                            errp)) {
+        return false;
+    }
+    *hdr = h;
+    *desc = d;
+    return true;
 }

@@ -633,7 +633,7 @@ static void sim_send(Sim *sim, unsigned from, unsigned to, const DSMMsg *msg)
 {
     GByteArray *buf = g_byte_array_new();
 
-    dsm_msg_encode(msg, buf);
+    dsm_msg_encode(dsm_codec_find(&dsm_page_codec, msg->type), msg, buf);
     g_queue_push_tail(&sim->link[from * sim->cfg->nr_frags + to], buf);
     sim->in_flight++;
 }
@@ -812,6 +812,11 @@ static void sim_dispatch(Sim *sim, unsigned from, unsigned to,
     }
 }
 
+static const DSMFamilyCodec *sim_codec_of(void *opaque, DSMMsgFamily family)
+{
+    return family == DSM_FAMILY_DSM ? &dsm_page_codec : NULL;
+}
+
 /* Deliver the oldest message of a random link; return its page. */
 static uint64_t sim_deliver(Sim *sim)
 {
@@ -819,6 +824,9 @@ static uint64_t sim_deliver(Sim *sim)
     unsigned pick = g_test_rand_int_range(0, sim->in_flight);
     unsigned l;
     g_autoptr(GByteArray) buf = NULL;
+    const DSMLimits lim = { sim->cfg->nr_pages, sim->cfg->nr_frags };
+    const DSMMsgDesc *desc;
+    DSMHeader hdr;
     DSMMsg msg;
 
     /* Pick a message at random, deliver its link's oldest one. */
@@ -828,8 +836,8 @@ static uint64_t sim_deliver(Sim *sim)
     }
     buf = g_queue_pop_head(&sim->link[l]);
     sim->in_flight--;
-    g_assert(dsm_msg_decode(buf->data, buf->len, sim->cfg->nr_pages,
-                            sim->cfg->nr_frags, &msg, &error_abort));
+    g_assert(dsm_msg_decode(sim_codec_of, NULL, buf->data, buf->len, &lim,
+                            &hdr, &desc, &msg, &error_abort));
     sim_dispatch(sim, l / sim->cfg->nr_frags, l % sim->cfg->nr_frags, &msg);
     return msg.page;
 }

@@ -10,15 +10,18 @@
  */
 
 /*
- * Every type round-trips; one golden vector pins the byte layout; and a
- * table of malformed buffers, each made by mutating a valid encoding,
- * must be refused with a specific error and leave the output untouched.
+ * Every type of every family round-trips; one golden vector pins the
+ * byte layout; and a table of malformed buffers, each made by mutating
+ * a valid encoding, must be refused with a specific error and leave the
+ * output untouched.  The families' codecs are the link's and the DSM's
+ * (migration/dsm/wire.c) and the machine's (hw/aggregate/<f>-wire.c).
  */
 
 #include "qemu/osdep.h"
 #include "qapi/error.h"
 #include "qemu/bswap.h"
 #include "migration/dsm/wire.h"
+#include "hw/aggregate/wire.h"
 
 #define NR_PAGES        100
 #define NR_FRAGMENTS    4
@@ -34,7 +37,194 @@ static void init_test_page(void)
     }
 }
 
-static const DSMMsg sample_msgs[] = {
+/*
+ * The test's view of a message: every family's fields side by side, so
+ * that one table can hold samples of every type.  to_payload() and
+ * from_payload() convert to and from the type's own decoded struct.
+ */
+typedef struct TestMsg {
+    uint16_t type;
+    uint32_t seq;
+    uint64_t page;
+    uint32_t tid;
+    DSMAccess access;
+    DSMMode mode;
+    uint32_t target;
+    bool zero;
+    const uint8_t *data;
+    uint32_t fragment;
+    uint32_t version;
+    uint8_t config_hash[DSM_CONFIG_HASH_SIZE];
+    uint64_t nr_pages;
+    DSMIOAccess io;
+    DSMIrq irq;
+    DSMCpuEvent cpu_event;
+    DSMApicState apic;
+    uint32_t cause;
+    bool running;
+    DSMClock clock;
+    DSMIOMap io_map;
+    DSMVcpu vcpu;
+    DSMBeat beat;
+    DSMNet net;
+} TestMsg;
+
+static const DSMFamilyCodec *const test_codecs[] = {
+    &dsm_link_codec, &dsm_page_codec, &aggregate_io_codec,
+    &aggregate_irq_codec, &aggregate_lifecycle_codec, &aggregate_clock_codec,
+    &aggregate_vcpu_codec, &aggregate_net_codec,
+};
+
+static const DSMFamilyCodec *test_codec_of(void *opaque, DSMMsgFamily family)
+{
+    size_t i;
+
+    for (i = 0; i < ARRAY_SIZE(test_codecs); i++) {
+        if (test_codecs[i]->family == family) {
+            return test_codecs[i];
+        }
+    }
+    return NULL;
+}
+
+static const DSMMsgDesc *test_desc(uint16_t type)
+{
+    return dsm_codec_find(test_codec_of(NULL, DSM_MSG_FAMILY(type)), type);
+}
+
+static const char *test_type_name(uint16_t type)
+{
+    const DSMMsgDesc *desc = test_desc(type);
+
+    return desc ? desc->name : "unknown";
+}
+
+/* The decoded struct of @t's type, into @buf (DSM_MAX_DECODED bytes). */
+static void to_payload(const TestMsg *t, void *buf)
+{
+    memset(buf, 0, DSM_MAX_DECODED);
+    switch (DSM_MSG_FAMILY(t->type)) {
+    case DSM_FAMILY_LINK:
+    case DSM_FAMILY_DSM:
+        *(DSMMsg *)buf = (DSMMsg) {
+            .type = t->type, .page = t->page, .tid = t->tid,
+            .access = t->access, .mode = t->mode, .target = t->target,
+            .zero = t->zero, .data = t->data, .fragment = t->fragment,
+            .version = t->version, .nr_pages = t->nr_pages,
+            .beat = t->beat,
+        };
+        memcpy(((DSMMsg *)buf)->config_hash, t->config_hash,
+               DSM_CONFIG_HASH_SIZE);
+        break;
+    case DSM_FAMILY_IO:
+        if (t->type == DSM_MSG_IO_MAP) {
+            *(DSMIOMap *)buf = t->io_map;
+        } else {
+            *(DSMIOAccess *)buf = t->io;
+        }
+        break;
+    case DSM_FAMILY_IRQ:
+        if (t->type == DSM_MSG_CPU_EVENT) {
+            *(DSMCpuEvent *)buf = t->cpu_event;
+        } else if (t->type == DSM_MSG_APIC_STATE) {
+            *(DSMApicState *)buf = t->apic;
+        } else {
+            *(DSMIrq *)buf = t->irq;
+        }
+        break;
+    case DSM_FAMILY_LIFECYCLE:
+        *(DSMLifecycle *)buf = (DSMLifecycle) {
+            .cause = t->cause, .running = t->running,
+        };
+        break;
+    case DSM_FAMILY_CLOCK:
+        *(DSMClock *)buf = t->clock;
+        break;
+    case DSM_FAMILY_VCPU:
+        *(DSMVcpu *)buf = t->vcpu;
+        break;
+    case DSM_FAMILY_NET:
+        *(DSMNet *)buf = t->net;
+        break;
+    default:
+        g_assert_not_reached();
+    }
+}
+
+static void from_payload(const DSMHeader *hdr, const void *buf, TestMsg *t)
+{
+    const DSMMsg *m = buf;
+
+    *t = (TestMsg) { .type = hdr->type, .seq = hdr->seq };
+    switch (DSM_MSG_FAMILY(hdr->type)) {
+    case DSM_FAMILY_LINK:
+    case DSM_FAMILY_DSM:
+        g_assert_cmpint(m->type, ==, hdr->type);
+        t->page = m->page;
+        t->tid = m->tid;
+        t->access = m->access;
+        t->mode = m->mode;
+        t->target = m->target;
+        t->zero = m->zero;
+        t->data = m->data;
+        t->fragment = m->fragment;
+        t->version = m->version;
+        memcpy(t->config_hash, m->config_hash, DSM_CONFIG_HASH_SIZE);
+        t->nr_pages = m->nr_pages;
+        t->beat = m->beat;
+        break;
+    case DSM_FAMILY_IO:
+        if (hdr->type == DSM_MSG_IO_MAP) {
+            t->io_map = *(const DSMIOMap *)buf;
+        } else {
+            t->io = *(const DSMIOAccess *)buf;
+        }
+        break;
+    case DSM_FAMILY_IRQ:
+        if (hdr->type == DSM_MSG_CPU_EVENT) {
+            t->cpu_event = *(const DSMCpuEvent *)buf;
+        } else if (hdr->type == DSM_MSG_APIC_STATE) {
+            t->apic = *(const DSMApicState *)buf;
+        } else {
+            t->irq = *(const DSMIrq *)buf;
+        }
+        break;
+    case DSM_FAMILY_LIFECYCLE:
+        t->cause = ((const DSMLifecycle *)buf)->cause;
+        t->running = ((const DSMLifecycle *)buf)->running;
+        break;
+    case DSM_FAMILY_CLOCK:
+        t->clock = *(const DSMClock *)buf;
+        break;
+    case DSM_FAMILY_VCPU:
+        t->vcpu = *(const DSMVcpu *)buf;
+        break;
+    case DSM_FAMILY_NET:
+        t->net = *(const DSMNet *)buf;
+        break;
+    default:
+        g_assert_not_reached();
+    }
+}
+
+/* Decode one whole message as a link would; @out untouched on failure. */
+static bool test_decode(const uint8_t *buf, size_t len, TestMsg *out,
+                        Error **errp)
+{
+    const DSMLimits lim = { NR_PAGES, NR_FRAGMENTS };
+    uint64_t payload[DSM_MAX_DECODED / sizeof(uint64_t)];
+    const DSMMsgDesc *desc;
+    DSMHeader hdr;
+
+    if (!dsm_msg_decode(test_codec_of, NULL, buf, len, &lim, &hdr, &desc,
+                        payload, errp)) {
+        return false;
+    }
+    from_payload(&hdr, payload, out);
+    return true;
+}
+
+static const TestMsg sample_msgs[] = {
     { .type = DSM_MSG_HELLO, .seq = 1, .fragment = 3, .version = 1,
       .config_hash = { 0xde, 0xad, 0xbe, 0xef, [31] = 0x42 },
       .nr_pages = 0x123456789aULL },
@@ -126,7 +316,7 @@ static const DSMMsg sample_msgs[] = {
                .data = test_page } },
 };
 
-static void assert_msg_equal(const DSMMsg *a, const DSMMsg *b)
+static void assert_msg_equal(const TestMsg *a, const TestMsg *b)
 {
     g_assert_cmpint(a->type, ==, b->type);
     g_assert_cmpuint(a->seq, ==, b->seq);
@@ -180,11 +370,16 @@ static void assert_msg_equal(const DSMMsg *a, const DSMMsg *b)
     g_assert_cmpmem(a->net.data, a->net.len, b->net.data, b->net.len);
 }
 
-static GByteArray *encode(const DSMMsg *msg)
+static GByteArray *encode(const TestMsg *msg)
 {
     GByteArray *buf = g_byte_array_new();
+    uint64_t payload[DSM_MAX_DECODED / sizeof(uint64_t)];
+    const DSMMsgDesc *desc = test_desc(msg->type);
 
-    dsm_msg_encode(msg, buf);
+    g_assert(desc);
+    to_payload(msg, payload);
+    dsm_msg_encode(desc, payload, buf);
+    dsm_header_set_seq(buf->data, buf->len, msg->seq);
     return buf;
 }
 
@@ -194,10 +389,9 @@ static void test_roundtrip(void)
 
     for (i = 0; i < ARRAY_SIZE(sample_msgs); i++) {
         g_autoptr(GByteArray) buf = encode(&sample_msgs[i]);
-        DSMMsg out;
+        TestMsg out;
 
-        g_assert(dsm_msg_decode(buf->data, buf->len, NR_PAGES, NR_FRAGMENTS,
-                                &out, &error_abort));
+        g_assert(test_decode(buf->data, buf->len, &out, &error_abort));
         assert_msg_equal(&out, &sample_msgs[i]);
         /* The page is not copied: it points into the buffer. */
         if (out.data) {
@@ -213,8 +407,11 @@ static void test_header_then_payload(void)
 
     for (i = 0; i < ARRAY_SIZE(sample_msgs); i++) {
         g_autoptr(GByteArray) buf = encode(&sample_msgs[i]);
+        const DSMLimits lim = { NR_PAGES, NR_FRAGMENTS };
+        uint64_t payload[DSM_MAX_DECODED / sizeof(uint64_t)];
+        const DSMMsgDesc *desc;
         DSMHeader hdr;
-        DSMMsg out;
+        TestMsg out;
 
         g_assert(dsm_header_decode(buf->data, DSM_HEADER_SIZE, &hdr,
                                    &error_abort));
@@ -222,9 +419,12 @@ static void test_header_then_payload(void)
         g_assert_cmpuint(hdr.seq, ==, sample_msgs[i].seq);
         g_assert_cmpuint(hdr.length, ==, buf->len - DSM_HEADER_SIZE);
         g_assert_cmpuint(hdr.length, <=, DSM_MAX_PAYLOAD);
-        g_assert(dsm_payload_decode(&hdr, buf->data + DSM_HEADER_SIZE,
-                                    hdr.length, NR_PAGES, NR_FRAGMENTS,
-                                    &out, &error_abort));
+        desc = dsm_codec_lookup(test_codec_of, NULL, hdr.type, &error_abort);
+        g_assert(dsm_check_length(desc, hdr.length, &error_abort));
+        g_assert(dsm_payload_decode(desc, buf->data + DSM_HEADER_SIZE,
+                                    hdr.length, &lim, payload,
+                                    &error_abort));
+        from_payload(&hdr, payload, &out);
         assert_msg_equal(&out, &sample_msgs[i]);
     }
 }
@@ -232,18 +432,17 @@ static void test_header_then_payload(void)
 /* The link stamps the sequence number into an encoded message. */
 static void test_set_seq(void)
 {
-    DSMMsg msg = { .type = DSM_MSG_INV, .page = 5, .tid = 9, .seq = 1 };
+    TestMsg msg = { .type = DSM_MSG_INV, .page = 5, .tid = 9, .seq = 1 };
     g_autoptr(GByteArray) buf = encode(&msg);
     DSMHeader hdr;
-    DSMMsg out;
+    TestMsg out;
 
     dsm_header_set_seq(buf->data, buf->len, 0x89abcdef);
     g_assert_cmphex((uint32_t)ldl_be_p(buf->data + 12), ==, 0x89abcdef);
     g_assert(dsm_header_decode(buf->data, DSM_HEADER_SIZE, &hdr,
                                &error_abort));
     g_assert_cmphex(hdr.seq, ==, 0x89abcdef);
-    g_assert(dsm_msg_decode(buf->data, buf->len, NR_PAGES, NR_FRAGMENTS,
-                            &out, &error_abort));
+    g_assert(test_decode(buf->data, buf->len, &out, &error_abort));
     g_assert_cmphex(out.seq, ==, 0x89abcdef);
     g_assert_cmpuint(out.page, ==, 5);
     g_assert_cmpuint(out.tid, ==, 9);
@@ -263,7 +462,7 @@ static void test_golden(void)
         0x01, 0x00, 0x00, 0x00,                     /* access W, rsvd */
         0x00, 0x00, 0x00, 0x02,                     /* target */
     };
-    DSMMsg msg = {
+    TestMsg msg = {
         .type = DSM_MSG_FWD, .seq = 0x01020304, .page = 42, .tid = 256,
         .access = DSM_ACCESS_WRITE, .target = 2,
     };
@@ -299,8 +498,11 @@ static void test_type_names(void)
     size_t i;
 
     for (i = 0; i < ARRAY_SIZE(names); i++) {
-        g_assert_cmpstr(dsm_msg_type_name(names[i].type), ==,
-                        names[i].name);
+        g_assert_cmpstr(test_type_name(names[i].type), ==, names[i].name);
+        if (DSM_MSG_FAMILY(names[i].type) <= DSM_FAMILY_DSM) {
+            g_assert_cmpstr(dsm_msg_type_name(names[i].type), ==,
+                            names[i].name);
+        }
     }
 }
 
@@ -324,7 +526,7 @@ typedef struct Mutation {
 
 typedef struct BadCase {
     const char *name;
-    DSMMsg msg;
+    TestMsg msg;
     Mutation mut[3];
     const char *error;      /* expected substring */
 } BadCase;
@@ -608,20 +810,18 @@ static void test_bad_case(gconstpointer opaque)
     const BadCase *c = opaque;
     g_autoptr(GByteArray) buf = encode(&c->msg);
     Error *err = NULL;
-    DSMMsg out, untouched;
+    TestMsg out, untouched;
     size_t i;
 
     /* The encoding is valid before the mutations. */
-    g_assert(dsm_msg_decode(buf->data, buf->len, NR_PAGES, NR_FRAGMENTS,
-                            &out, &error_abort));
+    g_assert(test_decode(buf->data, buf->len, &out, &error_abort));
     for (i = 0; i < ARRAY_SIZE(c->mut); i++) {
         apply_mutation(buf, &c->mut[i]);
     }
 
     memset(&out, 0xa5, sizeof(out));
     memcpy(&untouched, &out, sizeof(out));
-    g_assert_false(dsm_msg_decode(buf->data, buf->len, NR_PAGES,
-                                  NR_FRAGMENTS, &out, &err));
+    g_assert_false(test_decode(buf->data, buf->len, &out, &err));
     g_assert_nonnull(err);
     if (!strstr(error_get_pretty(err), c->error)) {
         g_test_message("got \"%s\", want \"%s\"", error_get_pretty(err),
@@ -632,27 +832,37 @@ static void test_bad_case(gconstpointer opaque)
     error_free(err);
 }
 
-/* The header alone is enough to refuse a bad one: no payload needed. */
+/*
+ * The header and its type's codec are enough to refuse a bad length:
+ * no payload needs to be read.
+ */
 static void test_header_only_rejects(void)
 {
-    DSMMsg msg = { .type = DSM_MSG_DATA, .page = 1, .tid = 1,
-                   .data = test_page };
+    TestMsg msg = { .type = DSM_MSG_DATA, .page = 1, .tid = 1,
+                    .data = test_page };
     g_autoptr(GByteArray) buf = encode(&msg);
+    const DSMLimits lim = { NR_PAGES, NR_FRAGMENTS };
+    uint64_t payload[DSM_MAX_DECODED / sizeof(uint64_t)];
+    const DSMMsgDesc *desc;
     DSMHeader hdr = { .type = 0x7777 }, saved = hdr;
     Error *err = NULL;
 
-    stl_be_p(buf->data + OFF_LENGTH, DSM_MAX_PAYLOAD + 1);
-    g_assert_false(dsm_header_decode(buf->data, DSM_HEADER_SIZE, &hdr,
+    /* Too short for a header: refused, @hdr untouched. */
+    g_assert_false(dsm_header_decode(buf->data, DSM_HEADER_SIZE - 1, &hdr,
                                      &err));
     error_free_or_abort(&err);
     g_assert_cmpmem(&hdr, sizeof(hdr), &saved, sizeof(saved));
 
-    /* A payload that does not match its header is refused, too. */
-    stl_be_p(buf->data + OFF_LENGTH, 16);
+    stl_be_p(buf->data + OFF_LENGTH, DSM_MAX_PAYLOAD + 1);
     g_assert(dsm_header_decode(buf->data, DSM_HEADER_SIZE, &hdr,
                                &error_abort));
-    g_assert_false(dsm_payload_decode(&hdr, buf->data + DSM_HEADER_SIZE, 15,
-                                      NR_PAGES, NR_FRAGMENTS, &msg, &err));
+    desc = dsm_codec_lookup(test_codec_of, NULL, hdr.type, &error_abort);
+    g_assert_false(dsm_check_length(desc, hdr.length, &err));
+    error_free_or_abort(&err);
+
+    /* A payload that does not match its length is refused, too. */
+    g_assert_false(dsm_payload_decode(desc, buf->data + DSM_HEADER_SIZE, 15,
+                                      &lim, payload, &err));
     error_free_or_abort(&err);
 }
 
