@@ -112,6 +112,13 @@ BAD_CONFIGS = [
     ('[vm]\nkernel = "k"\n[[fragment]]\nid = "f0"\nmemory = "64M"\n'
      'where = "ssh://a b"\n', 'where = "ssh://a b": expected'),
     ('[vm\n', 'Expected'),
+    # QEMU would make f0 the origin: the launcher must not think f1 is.
+    ('[vm]\nkernel = "k"\n[[fragment]]\nid = "f1"\nmemory = "64M"\n'
+     '[[fragment]]\nid = "f0"\nmemory = "64M"\n',
+     'ids in version order: f0, f1'),
+    ('[vm]\nkernel = "k"\n[[fragment]]\nid = "f10"\nmemory = "64M"\n'
+     '[[fragment]]\nid = "f2"\nmemory = "64M"\n',
+     'ids in version order: f2, f10'),
 ]
 
 
