@@ -485,7 +485,27 @@ static void test_query_dsm(void)
 {
     uint64_t inv_sent = 0, inv_received = 0, supplied = 0, fetched = 0;
     uint64_t held = 0;
+    uint64_t a = gpa(page_on(0, 40), 0);
+    uint32_t k;
     int i;
+
+    /*
+     * Traffic of its own, so that the counts below do not depend on
+     * which tests ran before: writes that move one page around every
+     * fragment within the hold time (FWD, deferrals), each after every
+     * fragment has read it (INV to the sharers); every fragment ends
+     * up holding it.
+     */
+    qtest_writel(agg.qts[0], a, 0);
+    for (k = 1; k <= 30; k++) {
+        for (i = 0; i < NR_FRAGS; i++) {
+            g_assert_cmpuint(qtest_readl(agg.qts[i], a), ==, k - 1);
+        }
+        qtest_writel(agg.qts[k % NR_FRAGS], a, k);
+    }
+    for (i = 0; i < NR_FRAGS; i++) {
+        g_assert_cmpuint(qtest_readl(agg.qts[i], a), ==, 30);
+    }
 
     for (i = 0; i < NR_FRAGS; i++) {
         QDict *rsp = qtest_qmp(agg.qts[i], "{ 'execute': 'query-dsm' }");
@@ -625,11 +645,46 @@ static void check_clock_info(int self, QDict *clock)
     }
 }
 
+/* Has every fragment heard a heartbeat answer from every peer? */
+static bool heartbeats_known(void)
+{
+    int i;
+
+    for (i = 0; i < NR_FRAGS; i++) {
+        QDict *rsp = qtest_qmp(agg.qts[i],
+                               "{ 'execute': 'query-aggregate' }");
+        QListEntry *e;
+        int j = 0;
+        bool known = true;
+
+        QLIST_FOREACH_ENTRY(qdict_get_qlist(qdict_get_qdict(rsp, "return"),
+                                            "fragments"), e) {
+            QDict *f = qobject_to(QDict, qlist_entry_obj(e));
+
+            known &= j++ == i || (qdict_haskey(f, "round-trip-us") &&
+                                  qdict_get_int(f, "resident-pages") > 0);
+        }
+        qobject_unref(rsp);
+        if (!known) {
+            return false;
+        }
+    }
+    return true;
+}
+
 static void test_query_aggregate(void)
 {
+    int64_t deadline = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
     int i, j;
 
-    g_usleep(2500 * 1000);          /* two heartbeats */
+    /* Each holds a page; a heartbeat a second tells the others. */
+    for (i = 0; i < NR_FRAGS; i++) {
+        qtest_writel(agg.qts[i], gpa(page_on(i, 50), 0), i);
+    }
+    while (!heartbeats_known()) {
+        g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+        g_usleep(100 * 1000);
+    }
     for (i = 0; i < NR_FRAGS; i++) {
         QDict *rsp = qtest_qmp(agg.qts[i],
                                "{ 'execute': 'query-aggregate' }");
