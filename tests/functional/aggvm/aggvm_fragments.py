@@ -14,45 +14,34 @@ import tempfile
 import time
 
 
-def sh(*args):
-    subprocess.run(args, check=True, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.PIPE)
+# The one place the namespaces are made (the qtests and bench/dsm use it
+# too): see its header.
+NETNS_HELPER = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                            'aggvm-netns')
 
 
 class Namespaces:
     """n fragment namespaces 10.77.0.1..n on one bridge."""
 
     def __init__(self, n, prefix='aggvm-%d' % os.getpid()):
+        self.n = n
         self.prefix = prefix
         self.switch = prefix + '-sw'
         self.names = ['%s-f%d' % (prefix, i) for i in range(n)]
         self.addrs = ['10.77.0.%d' % (i + 1) for i in range(n)]
 
     def __enter__(self):
-        try:
-            sh('ip', 'netns', 'add', self.switch)
-            sh('ip', '-n', self.switch, 'link', 'add', 'br0', 'type',
-               'bridge')
-            sh('ip', '-n', self.switch, 'link', 'set', 'br0', 'up')
-            for i, ns in enumerate(self.names):
-                sh('ip', 'netns', 'add', ns)
-                sh('ip', '-n', ns, 'link', 'add', 'eth0', 'type', 'veth',
-                   'peer', 'name', 'p%d' % i, 'netns', self.switch)
-                sh('ip', '-n', self.switch, 'link', 'set', 'p%d' % i,
-                   'master', 'br0', 'up')
-                sh('ip', '-n', ns, 'addr', 'add', self.addrs[i] + '/24',
-                   'dev', 'eth0')
-                sh('ip', '-n', ns, 'link', 'set', 'eth0', 'up')
-                sh('ip', '-n', ns, 'link', 'set', 'lo', 'up')
-        except BaseException:
-            self.__exit__(None, None, None)
-            raise
+        proc = subprocess.run([NETNS_HELPER, 'up', self.prefix, str(self.n)],
+                              stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True)
+        if proc.returncode:
+            raise RuntimeError(proc.stderr.strip() or
+                               'aggvm-netns up %s failed' % self.prefix)
         return self
 
     def __exit__(self, *exc):
-        for ns in self.names + [self.switch]:
-            subprocess.run(['ip', 'netns', 'del', ns],
-                           stderr=subprocess.DEVNULL)
+        subprocess.run([NETNS_HELPER, 'down', self.prefix],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 class Fragment:

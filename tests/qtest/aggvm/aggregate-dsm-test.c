@@ -33,7 +33,7 @@
 typedef struct Aggregate {
     QTestState *qts[NR_FRAGS];
     char *netns[NR_FRAGS];          /* NULL: loopback */
-    char *switch_ns;
+    char *prefix;                   /* of the namespaces, or NULL */
     char *addr[NR_FRAGS];
 } Aggregate;
 
@@ -69,79 +69,43 @@ static bool run_cmd(const char *fmt, ...)
     return true;
 }
 
+/* tests/functional/aggvm/aggvm-netns: see tests/qtest/aggvm/meson.build. */
+static const char *netns_helper(void)
+{
+    const char *path = g_getenv("AGGVM_NETNS_HELPER");
+
+    return path && access(path, X_OK) == 0 ? path : NULL;
+}
+
 static void netns_teardown(void)
 {
-    int i;
-
-    for (i = 0; i < NR_FRAGS; i++) {
-        if (agg.netns[i]) {
-            run_cmd("ip netns del %s", agg.netns[i]);
-        }
-    }
-    if (agg.switch_ns) {
-        run_cmd("ip netns del %s", agg.switch_ns);
+    if (agg.prefix) {
+        run_cmd("%s down %s", netns_helper(), agg.prefix);
     }
 }
 
 /*
- * A run that aborted (a failed assertion) left its namespaces behind:
- * atexit() handlers do not run on abort.  Delete those of dead runs.
+ * Namespaces made by aggvm-netns: aggvm-qt<pid>-f<i>, on a bridge in
+ * aggvm-qt<pid>-sw.  A run that aborted (a failed assertion) left its
+ * namespaces behind, since atexit() handlers do not run on abort: the
+ * helper deletes those of dead runs first.
  */
-static void netns_remove_stale(void)
-{
-    g_autofree char *out = NULL;
-    g_auto(GStrv) lines = NULL;
-    int status, i;
-
-    if (!g_spawn_command_line_sync("ip netns list", &out, NULL, &status,
-                                   NULL) || !exited_ok(status)) {
-        return;
-    }
-    lines = g_strsplit(out, "\n", -1);
-    for (i = 0; lines[i]; i++) {
-        int pid;
-
-        if (sscanf(lines[i], "aggvm-qt%d-", &pid) == 1 && pid > 0 &&
-            kill(pid, 0) < 0 && errno == ESRCH) {
-            g_auto(GStrv) words = g_strsplit(lines[i], " ", 2);
-
-            run_cmd("ip netns del %s", words[0]);
-        }
-    }
-}
-
 static bool netns_setup(void)
 {
-    int pid = getpid();
     int i;
 
-    if (geteuid() != 0) {
+    if (geteuid() != 0 || !netns_helper()) {
         return false;
     }
-    netns_remove_stale();
-    agg.switch_ns = g_strdup_printf("aggvm-qt%d-sw", pid);
-    if (!run_cmd("ip netns add %s", agg.switch_ns)) {
-        g_clear_pointer(&agg.switch_ns, g_free);
+    run_cmd("%s reap '^aggvm-qt([0-9]+)-'", netns_helper());
+    agg.prefix = g_strdup_printf("aggvm-qt%d", getpid());
+    if (!run_cmd("%s up %s %d", netns_helper(), agg.prefix, NR_FRAGS)) {
+        g_clear_pointer(&agg.prefix, g_free);
         return false;
     }
     atexit(netns_teardown);
-    if (!run_cmd("ip -n %s link add br0 type bridge", agg.switch_ns) ||
-        !run_cmd("ip -n %s link set br0 up", agg.switch_ns)) {
-        return false;
-    }
     for (i = 0; i < NR_FRAGS; i++) {
-        agg.netns[i] = g_strdup_printf("aggvm-qt%d-f%d", pid, i);
-        if (!run_cmd("ip netns add %s", agg.netns[i]) ||
-            !run_cmd("ip -n %s link add eth0 type veth peer name p%d "
-                     "netns %s", agg.netns[i], i, agg.switch_ns) ||
-            !run_cmd("ip -n %s link set p%d master br0 up", agg.switch_ns,
-                     i) ||
-            !run_cmd("ip -n %s addr add 10.77.0.%d/24 dev eth0",
-                     agg.netns[i], i + 1) ||
-            !run_cmd("ip -n %s link set eth0 up", agg.netns[i]) ||
-            !run_cmd("ip -n %s link set lo up", agg.netns[i])) {
-            return false;
-        }
+        agg.netns[i] = g_strdup_printf("%s-f%d", agg.prefix, i);
         agg.addr[i] = g_strdup_printf("10.77.0.%d:7000", i + 1);
     }
     return true;
