@@ -19,7 +19,9 @@
  *    pages (DATA, GRANT), gives them up (INV, FWD) or, for pages homed
  *    here, runs the directory (REQ, ACK, DONE).
  *
- * Local page states, guarded by a striped page lock:
+ * Local page states, guarded by a striped page lock, are local.c's
+ * state machine (its invariants and transitions are written there);
+ * this file carries out the steps each transition asks for:
  *
  *     I (no PTE) --DATA(S)--> S (PTE, write-protected) --INV--> I
  *     I --DATA(E)--> E (PTE, writable)
@@ -79,32 +81,19 @@
 #include "exec/ram_addr.h"
 #include "migration/dsm/dsm.h"
 #include "migration/dsm/directory.h"
+#include "migration/dsm/local.h"
 #include "migration/dsm/link.h"
 #include "trace.h"
 
 #define DSM_LOCK_STRIPES    256
 #define DSM_FAULT_BATCH     16
 
-typedef enum DSMLocalState {
-    DSM_LOCAL_I,
-    DSM_LOCAL_S,
-    DSM_LOCAL_E,
-} DSMLocalState;
-
-typedef enum DSMPending {
-    DSM_PEND_NONE,
-    DSM_PEND_R,
-    DSM_PEND_W,
-} DSMPending;
-
-/* One guest page as this fragment sees it; under its page lock. */
-typedef struct DSMLocalPage {
-    uint8_t state;                  /* DSMLocalState */
-    uint8_t pend;                   /* DSMPending: our open request */
-    bool want_write;                /* a write fault came while pend == R */
-    int64_t fault_ns;               /* when the open request was sent */
-    int64_t hold_until;             /* no INV/FWD takes it before this */
-} DSMLocalPage;
+/* Debug builds check every page's local invariants after each step. */
+#ifdef CONFIG_DEBUG_TCG
+#define DSM_CHECK_LOCAL     true
+#else
+#define DSM_CHECK_LOCAL     false
+#endif
 
 /* An INV or FWD that arrived while its page was held. */
 typedef struct DSMHeld {
@@ -359,19 +348,115 @@ static void dsm_install(DSM *dsm, uint64_t page, const void *src, bool wp)
     uffd_wakeup(dsm->uffd, page_host(dsm, page), DSM_PAGE_SIZE);
 }
 
-/* ---- requester side */
+/* ---- the local page state machine (local.c), carried out here */
 
-static void dsm_send_req(DSM *dsm, uint64_t page, DSMPending pend)
+static void dsm_record_latency(DSM *dsm, int64_t waited_ns)
 {
-    DSMMsg req = {
-        .type = DSM_MSG_REQ,
-        .page = page,
-        .access = pend == DSM_PEND_W ? DSM_ACCESS_WRITE : DSM_ACCESS_READ,
-    };
+    uint64_t us = waited_ns / SCALE_US;
+    int bucket = us < 2 ? 0 : 63 - clz64(us);
 
-    dsm->page[page].pend = pend;
-    dsm->page[page].fault_ns = get_clock();
-    dsm_links_send(dsm->links, dsm_home_of(dsm, page), req.type, &req);
+    stat64_add(&dsm->latency_us[MIN(bucket, DSM_LATENCY_BUCKETS - 1)], 1);
+}
+
+/* Queue @msg (INV or FWD) for the hold thread until @due. */
+static void dsm_defer(DSM *dsm, uint32_t from, const DSMMsg *msg, int64_t due)
+{
+    DSMHeld *h = g_new(DSMHeld, 1);
+
+    h->from = from;
+    h->msg = *msg;
+    h->due = due;
+    stat64_add(&dsm->hold_deferrals, 1);
+    WITH_QEMU_LOCK_GUARD(&dsm->hold_lock) {
+        g_queue_push_tail(&dsm->held, h);
+        qemu_cond_signal(&dsm->hold_cond);
+    }
+}
+
+static void dsm_send_page_msg(DSM *dsm, uint32_t to, const DSMMsg *msg)
+{
+    dsm_links_send(dsm->links, to, msg->type, msg);
+}
+
+/*
+ * Carry out @res's steps for @page, in DSMLocalStep order (see
+ * local.h), with the page lock held.  @msg is the message the
+ * transition took (NULL for a fault or a cut-off), from @from; @src the
+ * contents DATA brought (NULL: zeroes).
+ */
+static void dsm_local_do(DSM *dsm, uint64_t page, const DSMLocalResult *res,
+                         uint32_t from, const DSMMsg *msg, const uint8_t *src)
+{
+    DSMLocalPage *p = &dsm->page[page];
+    g_autofree uint8_t *copy = NULL;
+    unsigned steps = res->steps;
+
+    if (DSM_CHECK_LOCAL) {
+        Error *err = NULL;
+
+        if (!dsm_local_check(p, &err)) {
+            error_report("aggregate: page 0x%" PRIx64 ": %s", page,
+                         error_get_pretty(err));
+            abort();
+        }
+    }
+    if (steps & DSM_STEP_DEFER) {
+        dsm_defer(dsm, from, msg, p->hold_until);
+        return;
+    }
+    if (steps & DSM_STEP_PROTECT) {
+        dsm_write_protect(dsm, page, true);
+    }
+    if (steps & DSM_STEP_COPY) {
+        copy = g_memdup2(page_host(dsm, page), DSM_PAGE_SIZE);
+    }
+    if (steps & DSM_STEP_DISCARD) {
+        dsm_discard(dsm, page);
+    }
+    if (steps & DSM_STEP_INSTALL) {
+        dsm_install(dsm, page, src, res->mode == DSM_MODE_SHARED);
+    }
+    if (steps & DSM_STEP_INSTALL_ZERO) {
+        dsm_install(dsm, page, NULL, false);
+    }
+    if (steps & DSM_STEP_UNPROTECT) {
+        dsm_write_protect(dsm, page, false);        /* wakes writers */
+    }
+    if (steps & DSM_STEP_WAKE) {
+        uffd_wakeup(dsm->uffd, page_host(dsm, page), DSM_PAGE_SIZE);
+    }
+    if (steps & DSM_STEP_SEND_DONE) {
+        DSMMsg done = { .type = DSM_MSG_DONE, .page = page, .tid = msg->tid };
+
+        dsm_record_latency(dsm, res->waited_ns);
+        dsm_send_page_msg(dsm, dsm_home_of(dsm, page), &done);
+    }
+    if (steps & DSM_STEP_SEND_REQ) {
+        DSMMsg req = {
+            .type = DSM_MSG_REQ,
+            .page = page,
+            .access = res->req == DSM_PEND_W ? DSM_ACCESS_WRITE
+                                             : DSM_ACCESS_READ,
+        };
+
+        dsm_send_page_msg(dsm, dsm_home_of(dsm, page), &req);
+    }
+    if (steps & DSM_STEP_SEND_ACK) {
+        DSMMsg ack = { .type = DSM_MSG_ACK, .page = page, .tid = msg->tid };
+
+        dsm_send_page_msg(dsm, from, &ack);
+    }
+    if (steps & DSM_STEP_SEND_DATA) {
+        DSMMsg data = {
+            .type = DSM_MSG_DATA,
+            .page = page,
+            .tid = msg->tid,
+            .mode = res->mode,
+            .data = copy,
+        };
+
+        dsm_send_page_msg(dsm, msg->target, &data);
+    }
 }
 
 /*
@@ -380,19 +465,11 @@ static void dsm_send_req(DSM *dsm, uint64_t page, DSMPending pend)
  */
 static void dsm_fault_locally(DSM *dsm, uint64_t page)
 {
-    DSMLocalPage *p = &dsm->page[page];
+    DSMLocalResult res;
 
-    trace_dsm_fault_locally(page, p->state);
-    if (p->state == DSM_LOCAL_I) {
-        dsm_install(dsm, page, NULL, false);        /* wakes */
-    } else if (p->state == DSM_LOCAL_S) {
-        dsm_write_protect(dsm, page, false);        /* wakes writers */
-    } else {
-        uffd_wakeup(dsm->uffd, page_host(dsm, page), DSM_PAGE_SIZE);
-    }
-    p->state = DSM_LOCAL_E;
-    p->pend = DSM_PEND_NONE;
-    p->want_write = false;
+    trace_dsm_fault_locally(page, dsm->page[page].state);
+    dsm_local_cut_off(&dsm->page[page], &res);
+    dsm_local_do(dsm, page, &res, 0, NULL, NULL);
 }
 
 /*
@@ -425,6 +502,7 @@ static void dsm_cut_off(DSM *dsm, uint32_t peer)
 static void dsm_fault(DSM *dsm, uint64_t page, DSMPending need)
 {
     DSMLocalPage *p = &dsm->page[page];
+    DSMLocalResult res;
 
     QEMU_LOCK_GUARD(page_lock(dsm, page));
     trace_dsm_fault(page, need == DSM_PEND_W, p->state, p->pend);
@@ -432,173 +510,82 @@ static void dsm_fault(DSM *dsm, uint64_t page, DSMPending need)
         dsm_fault_locally(dsm, page);
         return;
     }
-    if (p->state == DSM_LOCAL_E ||
-        (p->state == DSM_LOCAL_S && need == DSM_PEND_R)) {
-        uffd_wakeup(dsm->uffd, page_host(dsm, page), DSM_PAGE_SIZE);
-        return;
-    }
-    if (p->pend == DSM_PEND_NONE) {
+    dsm_local_fault(p, need, get_clock(), &res);
+    if (res.steps & DSM_STEP_SEND_REQ) {
         stat64_add(need == DSM_PEND_W ? &dsm->write_faults
                                       : &dsm->read_faults, 1);
         dsm_watch_count(dsm->watches, page);
-        dsm_send_req(dsm, page, need);
-    } else if (p->pend == DSM_PEND_R && need == DSM_PEND_W) {
-        p->want_write = true;
     }
-}
-
-static void dsm_record_latency(DSM *dsm, DSMLocalPage *p)
-{
-    uint64_t us = (get_clock() - p->fault_ns) / SCALE_US;
-    int bucket = us < 2 ? 0 : 63 - clz64(us);
-
-    stat64_add(&dsm->latency_us[MIN(bucket, DSM_LATENCY_BUCKETS - 1)], 1);
-}
-
-/* After an install or grant: DONE to the home, then any deferred write. */
-static void dsm_installed(DSM *dsm, uint64_t page, uint32_t tid)
-{
-    DSMLocalPage *p = &dsm->page[page];
-    DSMMsg done = { .type = DSM_MSG_DONE, .page = page, .tid = tid };
-    bool upgrade = p->want_write && p->state == DSM_LOCAL_S;
-
-    dsm_record_latency(dsm, p);
-    p->hold_until = get_clock() + dsm->hold_ns;
-    p->pend = DSM_PEND_NONE;
-    p->want_write = false;
-    dsm_links_send(dsm->links, dsm_home_of(dsm, page), done.type, &done);
-    if (upgrade) {
-        dsm_send_req(dsm, page, DSM_PEND_W);
-    }
+    dsm_local_do(dsm, page, &res, 0, NULL, NULL);
 }
 
 static bool dsm_handle_data(DSM *dsm, const DSMMsg *msg, Error **errp)
 {
-    DSMLocalPage *p = &dsm->page[msg->page];
-    bool shared = msg->mode == DSM_MODE_SHARED;
+    DSMLocalResult res;
 
     QEMU_LOCK_GUARD(page_lock(dsm, msg->page));
     if (qatomic_read(&dsm->cut_off)) {
         return true;    /* it came as we were cut off */
     }
-    if (p->pend == DSM_PEND_NONE || p->state != DSM_LOCAL_I) {
-        error_setg(errp, "unexpected DATA for page 0x%" PRIx64
-                   " (local state %d, request %d)", msg->page, p->state,
-                   p->pend);
+    if (!dsm_local_data(&dsm->page[msg->page], msg->page, msg->mode,
+                        get_clock(), dsm->hold_ns, &res, errp)) {
         return false;
     }
-    dsm_install(dsm, msg->page, msg->zero ? NULL : msg->data, shared);
     stat64_add(msg->zero ? &dsm->zero_fills : &dsm->remote_fetches, 1);
-    p->state = shared ? DSM_LOCAL_S : DSM_LOCAL_E;
-    dsm_installed(dsm, msg->page, msg->tid);
+    dsm_local_do(dsm, msg->page, &res, 0, msg,
+                 msg->zero ? NULL : msg->data);
     return true;
 }
 
 static bool dsm_handle_grant(DSM *dsm, const DSMMsg *msg, Error **errp)
 {
-    DSMLocalPage *p = &dsm->page[msg->page];
+    DSMLocalResult res;
 
     QEMU_LOCK_GUARD(page_lock(dsm, msg->page));
     if (qatomic_read(&dsm->cut_off)) {
         return true;    /* it came as we were cut off */
     }
-    if (p->pend == DSM_PEND_NONE || p->state == DSM_LOCAL_I) {
-        error_setg(errp, "unexpected GRANT for page 0x%" PRIx64
-                   " (local state %d, request %d)", msg->page, p->state,
-                   p->pend);
+    if (!dsm_local_grant(&dsm->page[msg->page], msg->page, msg->mode,
+                         get_clock(), dsm->hold_ns, &res, errp)) {
         return false;
-    }
-    if (msg->mode == DSM_MODE_EXCL && p->state == DSM_LOCAL_S) {
-        dsm_write_protect(dsm, msg->page, false);   /* wakes writers */
-        p->state = DSM_LOCAL_E;
-    } else {
-        uffd_wakeup(dsm->uffd, page_host(dsm, msg->page), DSM_PAGE_SIZE);
     }
     stat64_add(&dsm->upgrades, 1);
-    dsm_installed(dsm, msg->page, msg->tid);
+    dsm_local_do(dsm, msg->page, &res, 0, msg, NULL);
     return true;
 }
-
-/* ---- holder side */
 
 /*
- * If @msg's page was installed too recently, queue @msg for the hold
- * thread and return true.  Called with the page lock held.
+ * An INV or FWD for a page installed too recently waits for the hold
+ * thread (dsm_local_inv() and dsm_local_fwd() say DEFER).
  */
-static bool dsm_defer_if_held(DSM *dsm, uint32_t from, const DSMMsg *msg)
-{
-    int64_t due = dsm->page[msg->page].hold_until;
-    DSMHeld *h;
-
-    if (get_clock() >= due) {
-        return false;
-    }
-    h = g_new(DSMHeld, 1);
-    h->from = from;
-    h->msg = *msg;
-    h->due = due;
-    stat64_add(&dsm->hold_deferrals, 1);
-    WITH_QEMU_LOCK_GUARD(&dsm->hold_lock) {
-        g_queue_push_tail(&dsm->held, h);
-        qemu_cond_signal(&dsm->hold_cond);
-    }
-    return true;
-}
-
 static bool dsm_handle_inv(DSM *dsm, uint32_t from, const DSMMsg *msg,
                            Error **errp)
 {
-    DSMLocalPage *p = &dsm->page[msg->page];
-    DSMMsg ack = { .type = DSM_MSG_ACK, .page = msg->page, .tid = msg->tid };
+    DSMLocalResult res;
 
     QEMU_LOCK_GUARD(page_lock(dsm, msg->page));
-    if (p->state != DSM_LOCAL_I && dsm_defer_if_held(dsm, from, msg)) {
-        return true;
+    dsm_local_inv(&dsm->page[msg->page], get_clock(), &res);
+    if (!(res.steps & DSM_STEP_DEFER)) {
+        stat64_add(&dsm->invalidations_received, 1);
     }
-    if (p->state != DSM_LOCAL_I) {
-        dsm_discard(dsm, msg->page);
-        p->state = DSM_LOCAL_I;
-    }
-    stat64_add(&dsm->invalidations_received, 1);
-    dsm_links_send(dsm->links, from, ack.type, &ack);
+    dsm_local_do(dsm, msg->page, &res, from, msg, NULL);
     return true;
 }
 
 static bool dsm_handle_fwd(DSM *dsm, uint32_t from, const DSMMsg *msg,
                            Error **errp)
 {
-    DSMLocalPage *p = &dsm->page[msg->page];
-    g_autofree uint8_t *copy = g_malloc(DSM_PAGE_SIZE);
-    DSMMsg data = {
-        .type = DSM_MSG_DATA,
-        .page = msg->page,
-        .tid = msg->tid,
-        .data = copy,
-    };
+    DSMLocalResult res;
 
     QEMU_LOCK_GUARD(page_lock(dsm, msg->page));
-    if (p->state == DSM_LOCAL_I) {
-        error_setg(errp, "FWD for page 0x%" PRIx64 " which this fragment "
-                   "does not hold", msg->page);
+    if (!dsm_local_fwd(&dsm->page[msg->page], msg->page, msg->access,
+                       get_clock(), &res, errp)) {
         return false;
     }
-    if (dsm_defer_if_held(dsm, from, msg)) {
-        return true;
+    if (!(res.steps & DSM_STEP_DEFER)) {
+        stat64_add(&dsm->pages_supplied, 1);
     }
-    if (p->state == DSM_LOCAL_E) {
-        dsm_write_protect(dsm, msg->page, true);    /* stop local writers */
-        p->state = DSM_LOCAL_S;
-    }
-    memcpy(copy, page_host(dsm, msg->page), DSM_PAGE_SIZE);
-    if (msg->access == DSM_ACCESS_WRITE) {
-        dsm_discard(dsm, msg->page);
-        p->state = DSM_LOCAL_I;
-        data.mode = DSM_MODE_EXCL;
-    } else {
-        data.mode = DSM_MODE_SHARED;
-    }
-    stat64_add(&dsm->pages_supplied, 1);
-    dsm_links_send(dsm->links, msg->target, data.type, &data);
+    dsm_local_do(dsm, msg->page, &res, from, msg, NULL);
     return true;
 }
 

@@ -435,6 +435,15 @@ static void test_irq_msi_to_remote_vcpu(void)
         int f;
 
         dst = (src + 1) % NR_FRAGS;
+        /* The IRQ travels on its own: wait for it there, bounded. */
+        for (f = 0; f < 100; f++) {
+            g_autofree char *irr = lapic_irr(agg.qts[dst], dst);
+
+            if (strstr(irr, vec)) {
+                break;
+            }
+            g_usleep(100 * 1000);
+        }
         for (f = 0; f < NR_FRAGS; f++) {
             g_autofree char *irr = lapic_irr(agg.qts[f], dst);
 
