@@ -45,9 +45,9 @@
  *  - Reset or DRIVER_OK cleared: NET_STOP; F drops the pair.
  *
  * Everything here runs under the BQL: the hooks are called from the
- * device model, the messages on the in-order forwarding worker of the
- * sender (iofwd.c), the notify check from the forwarding region.  Only
- * aggregate_net_check() runs on a link receive thread, and it reads
+ * device model, the messages on the sender's in-order link worker
+ * (migration/dsm/link.h), the notify check from the forwarding region.
+ * Only net_check_msg() runs on a link receive thread, and it reads
  * only what is fixed at start.  In steady state the rings stay in the
  * serving fragment's memory; query-aggregate-net counts packets, bytes
  * and the DSM faults on the ring pages per pair and fragment.

@@ -15,7 +15,8 @@
  *  - the fault thread turns userfaultfd faults into requests to the
  *    page's home (or wakes the faulting thread when the page is
  *    already here with enough rights: fault messages are hints);
- *  - the link threads deliver messages to dsm_recv(), which installs
+ *  - the link receive threads hand the DSM family's messages to
+ *    dsm_recv() (registered with the links, see link.h), which installs
  *    pages (DATA, GRANT), gives them up (INV, FWD) or, for pages homed
  *    here, runs the directory (REQ, ACK, DONE).
  *

@@ -15,9 +15,10 @@
  * configuration and the DSM page count.  Any mismatch fails start-up
  * on both ends with an error naming the peer.
  *
- * Threads and waits (see DSM-REVIEW section 2):
- *  - per link, one receive thread reads, validates and hands each
- *    message to the recv callback, which never blocks;
+ * Threads and waits:
+ *  - per link, one receive thread reads and validates each message and
+ *    runs its family's check step (and its deliver step, if that is on
+ *    the receive thread), which never block (see link.h);
  *  - per link, one send thread does every write that may block:
  *    senders append to a queue, or, when nothing is queued or being
  *    written, try a non-blocking write first, so a receive thread
