@@ -374,11 +374,6 @@ static void dsm_defer(DSM *dsm, uint32_t from, const DSMMsg *msg, int64_t due)
     }
 }
 
-static void dsm_send_page_msg(DSM *dsm, uint32_t to, const DSMMsg *msg)
-{
-    dsm_links_send(dsm->links, to, msg->type, msg);
-}
-
 /*
  * Carry out @res's steps for @page, in DSMLocalStep order (see
  * local.h), with the page lock held.  @msg is the message the
@@ -430,7 +425,7 @@ static void dsm_local_do(DSM *dsm, uint64_t page, const DSMLocalResult *res,
         DSMMsg done = { .type = DSM_MSG_DONE, .page = page, .tid = msg->tid };
 
         dsm_record_latency(dsm, res->waited_ns);
-        dsm_send_page_msg(dsm, dsm_home_of(dsm, page), &done);
+        dsm_send(dsm, dsm_home_of(dsm, page), done.type, &done);
     }
     if (steps & DSM_STEP_SEND_REQ) {
         DSMMsg req = {
@@ -440,12 +435,12 @@ static void dsm_local_do(DSM *dsm, uint64_t page, const DSMLocalResult *res,
                                              : DSM_ACCESS_READ,
         };
 
-        dsm_send_page_msg(dsm, dsm_home_of(dsm, page), &req);
+        dsm_send(dsm, dsm_home_of(dsm, page), req.type, &req);
     }
     if (steps & DSM_STEP_SEND_ACK) {
         DSMMsg ack = { .type = DSM_MSG_ACK, .page = page, .tid = msg->tid };
 
-        dsm_send_page_msg(dsm, from, &ack);
+        dsm_send(dsm, from, ack.type, &ack);
     }
     if (steps & DSM_STEP_SEND_DATA) {
         DSMMsg data = {
@@ -456,7 +451,7 @@ static void dsm_local_do(DSM *dsm, uint64_t page, const DSMLocalResult *res,
             .data = copy,
         };
 
-        dsm_send_page_msg(dsm, msg->target, &data);
+        dsm_send(dsm, msg->target, data.type, &data);
     }
 }
 
@@ -605,7 +600,7 @@ static bool dsm_handle_home(DSM *dsm, uint32_t from, const DSMMsg *msg,
     for (i = 0; i < out->len; i++) {
         DSMAction *a = &g_array_index(out, DSMAction, i);
 
-        dsm_links_send(dsm->links, a->to, a->msg.type, &a->msg);
+        dsm_send(dsm, a->to, a->msg.type, &a->msg);
     }
     return true;
 }

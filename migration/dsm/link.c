@@ -361,9 +361,9 @@ void dsm_links_register_family(DSMLinks *links, const DSMFamilyOps *ops,
     qatomic_store_release(&links->families[ops->family], reg);
 }
 
-static const DSMFamilyReg *link_family(DSMLinks *links, uint16_t type)
+static const DSMFamilyReg *link_family(DSMLinks *links, DSMMsgFamily family)
 {
-    return qatomic_load_acquire(&links->families[DSM_MSG_FAMILY(type)]);
+    return qatomic_load_acquire(&links->families[family]);
 }
 
 static void link_families_peer_lost(DSMLinks *links, uint32_t peer)
@@ -382,7 +382,7 @@ static void link_families_peer_lost(DSMLinks *links, uint32_t peer)
 static const DSMFamilyCodec *link_codec_of(void *opaque,
                                            DSMMsgFamily family)
 {
-    const DSMFamilyReg *reg = link_family(opaque, family << 8);
+    const DSMFamilyReg *reg = link_family(opaque, family);
 
     return reg ? reg->ops->codec : NULL;
 }
@@ -392,7 +392,7 @@ static const DSMMsgHandler *link_handler(DSMLinks *links,
                                          const DSMMsgDesc *desc,
                                          void **opaque, Error **errp)
 {
-    const DSMFamilyReg *reg = link_family(links, desc->type);
+    const DSMFamilyReg *reg = link_family(links, DSM_MSG_FAMILY(desc->type));
     size_t i;
 
     for (i = 0; i < reg->ops->nr_handlers; i++) {
@@ -521,7 +521,7 @@ void dsm_links_send(DSMLinks *links, uint32_t to, uint16_t type,
                     const void *msg)
 {
     DSMLink *link = &links->link[to];
-    const DSMFamilyReg *reg = link_family(links, type);
+    const DSMFamilyReg *reg = link_family(links, DSM_MSG_FAMILY(type));
     const DSMMsgDesc *desc = reg ? dsm_codec_find(reg->ops->codec, type)
                                  : NULL;
     /* Room for the usual largest, DATA; VCPU_STATE grows it. */
